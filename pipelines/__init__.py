@@ -1,0 +1,1 @@
+"""Dask pipelines that orchestrate pnp library calls (no maths lives here)."""
