@@ -2,7 +2,9 @@
 
 A representation is a torch ``nn.Module`` mapping audio ``x`` of shape ``(B, N)`` (float32 or
 float64, any device) to coefficients. ``features(x)`` flattens them to ``(B, K)`` and optionally
-applies the compression ``log1p(S / c)`` used by PNP (c = 1e-3). ``config()`` returns a JSON-able
+applies the compression ``log1p(|S| / c)`` used by PNP (c = 1e-3). Every coefficient is >= 0
+except the signed zeroth-order ones (``x * phi``, or the sum of ``x``), where a plain
+``log1p(S / c)`` would be NaN; taking ``|S|`` leaves all other coefficients unchanged. ``config()`` returns a JSON-able
 dict that fully describes the representation, so that ``pnp.scattering.get(**config)`` rebuilds it
 (stored as provenance in the zarr stores).
 """
@@ -21,7 +23,7 @@ class Representation(nn.Module):
     Parameters
     ----------
     log1p_c : float or None
-        If set, ``features`` returns ``log1p(S / log1p_c)``; must be > 0.
+        If set, ``features`` returns ``log1p(|S| / log1p_c)``; must be > 0.
     """
 
     #: registry name, set by subclasses
@@ -57,9 +59,9 @@ class Representation(nn.Module):
             )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Flat features ``(B, K)``, same dtype/device as ``x``; log1p-compressed if configured."""
+        """Flat features ``(B, K)``, same dtype/device as ``x``; ``log1p(|S| / c)`` if configured."""
         S = self(x)
         S = S.reshape(S.shape[0], -1)
         if self.log1p_c is not None:
-            S = torch.log1p(S / self.log1p_c)
+            S = torch.log1p(S.abs() / self.log1p_c)
         return S
