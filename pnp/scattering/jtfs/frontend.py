@@ -1,0 +1,244 @@
+"""``TimeFrequencyScattering``: the torch frontend of pnp's joint time-frequency scattering."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+
+from pnp.scattering.base import Representation
+from pnp.scattering.jtfs.core import scatter
+from pnp.scattering.jtfs.filter_bank import parse_averaging
+from pnp.scattering.jtfs.plan import DEFAULT_EPS, FrequencyStage, Plan, WindowedFilter, build_plan
+
+
+def _positive_int(value, name: str, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _log2_stride(stride, name: str, average, averaging_name: str, default: int) -> int:
+    if stride is None:
+        return default
+    stride = _positive_int(stride, name)
+    if stride & (stride - 1):
+        raise ValueError(f"{name} must be a power of two >= 1, got {stride}")
+    if average != "local":
+        raise ValueError(f"{name}={stride} needs local averaging ({averaging_name} an integer or None)")
+    return int(math.log2(stride))
+
+
+class TimeFrequencyScattering(Representation):
+    """Joint time-frequency scattering (JTFS) with kymatio 0.4's arguments and numbers.
+
+    Parameters
+    ----------
+    J : int >= 1
+        Number of octaves of the first- and second-order temporal wavelets (max scale ``2**J``).
+    J_fr : int >= 1
+        Number of octaves of the frequential wavelets (along log-frequency ``n1``).
+    Q : int or tuple (Q1,) or (Q1, Q2)
+        Wavelets per octave at first / second order (``Q2`` defaults to 1).
+    shape : int or 1-tuple
+        Input length ``N`` (samples).
+    T : int in [1, N], 'global', or None
+        Temporal averaging: ``None`` means ``2**J``; ``'global'`` sums over time. (``0``, no
+        averaging, is refused because ``out_type='array'`` cannot stack unaveraged paths.)
+    stride : power of two, optional
+        Temporal stride of the output (default ``T`` rounded down to a power of two).
+    Q_fr : int >= 1
+        Frequential wavelets per octave.
+    F : int in [1, (J+1) Q1], 'global', 0, or None
+        Frequential averaging width (``None``: ``2**J_fr``; ``0``: none).
+    stride_fr : power of two, optional
+        Frequential stride after averaging (default ``F`` rounded down to a power of two).
+    out_type : 'array'
+        Only arrays are produced.
+    format : 'time' or 'joint'
+        'time': ``(B, C, T')``, one channel per ``(n1, n2, n_fr)``, zeroth order first.
+        'joint': ``(B, P, F', T')``, one path per ``(n2, n_fr)``, no zeroth order (needs F != 0).
+    eps : float in [0, 1e-3]
+        Filter taps below ``eps`` times the filter's peak are skipped (0: exact kymatio
+        arithmetic; the default 1e-9 changes outputs by less than 1e-7 relative).
+    log1p_c : float or None
+        Compression used by :meth:`features`.
+
+    Input ``x``: real tensor ``(..., N)`` float32 or float64 on any device; output has the same
+    dtype and device. Channel order is kymatio 0.4's array order: zeroth order; first order
+    ``for n_fr: for n1``; second order ``for n2: for n_fr: for n1``. :meth:`meta` describes the
+    channels *in this order* (kymatio's own ``meta()`` lists them sorted by ``(n1, n2, n_fr)``,
+    which is not its output order).
+    """
+
+    name = "jtfs"
+
+    def __init__(
+        self,
+        J: int,
+        J_fr: int,
+        Q,
+        shape,
+        T=None,
+        stride=None,
+        Q_fr=1,
+        F=None,
+        stride_fr=None,
+        out_type: str = "array",
+        format: str = "time",
+        eps: float = DEFAULT_EPS,
+        log1p_c: float | None = None,
+    ):
+        super().__init__(log1p_c=log1p_c)
+        self.J = _positive_int(J, "J")
+        self.J_fr = _positive_int(J_fr, "J_fr")
+        if isinstance(Q, numbers.Integral) and not isinstance(Q, bool):
+            Q = (Q,)
+        if not isinstance(Q, (tuple, list)) or not 1 <= len(Q) <= 2:
+            raise ValueError(f"Q must be an integer or a tuple (Q1,) or (Q1, Q2), got {Q!r}")
+        Q = tuple(_positive_int(q, "Q") for q in Q)
+        self.Q = Q if len(Q) == 2 else (Q[0], 1)
+        if isinstance(shape, (tuple, list)):
+            if len(shape) != 1:
+                raise ValueError(f"shape must be an integer or a 1-tuple, got {shape!r}")
+            shape = shape[0]
+        self.N = _positive_int(shape, "shape", low=2**self.J) if isinstance(shape, numbers.Integral) else None
+        if self.N is None:
+            raise ValueError(f"shape must be an integer or a 1-tuple, got {shape!r}")
+        self.shape = (self.N,)
+        if isinstance(Q_fr, (tuple, list)):
+            if len(Q_fr) != 1:
+                raise ValueError(f"Q_fr must be an integer or a 1-tuple, got {Q_fr!r}")
+            Q_fr = Q_fr[0]
+        self.Q_fr = _positive_int(Q_fr, "Q_fr")
+        if out_type != "array":
+            raise ValueError(f"out_type must be 'array' (the only output pnp produces), got {out_type!r}")
+        self.out_type = out_type
+        if format not in ("time", "joint"):
+            raise ValueError(f"format must be 'time' or 'joint', got {format!r}")
+        self.format = format
+        eps = float(eps)
+        if not 0 <= eps <= 1e-3:
+            raise ValueError(f"eps must be in [0, 1e-3], got {eps}")
+        self.eps = eps
+
+        self.T_arg, self.F_arg, self.stride_arg, self.stride_fr_arg = T, F, stride, stride_fr
+        self.T_support, self.average = parse_averaging(T, self.J, self.N, "T")
+        if not self.average:
+            raise ValueError("T=0 (no temporal averaging) cannot produce out_type='array'; use T >= 1 or 'global'")
+        N_input_fr = (self.J + 1) * self.Q[0]
+        self.F_support, self.average_fr = parse_averaging(F, self.J_fr, N_input_fr, "F")
+        if format == "joint" and not self.average_fr:
+            raise ValueError("format='joint' needs frequential averaging: set F >= 1, 'global' or None (not 0)")
+        log2_T = int(math.floor(math.log2(self.T_support)))
+        log2_F = int(math.floor(math.log2(self.F_support)))
+        self.log2_stride = _log2_stride(stride, "stride", self.average, "T", log2_T)
+        self.log2_stride_fr = _log2_stride(stride_fr, "stride_fr", self.average_fr, "F", log2_F)
+
+        self.plan: Plan = build_plan(
+            N=self.N,
+            J=self.J,
+            Q=self.Q,
+            T=self.T_support,
+            average=self.average,
+            log2_stride=self.log2_stride,
+            J_fr=self.J_fr,
+            Q_fr=self.Q_fr,
+            F=self.F_support,
+            average_fr=self.average_fr,
+            log2_stride_fr=self.log2_stride_fr,
+            fmt=self.format,
+            eps=self.eps,
+        )
+        self._ops_cache: dict[tuple, dict] = {}
+
+    # ------------------------------------------------------------------ description
+    def _config(self) -> dict[str, Any]:
+        return dict(
+            J=self.J,
+            J_fr=self.J_fr,
+            Q=list(self.Q),
+            shape=[self.N],
+            T=self.T_arg,
+            stride=self.stride_arg,
+            Q_fr=self.Q_fr,
+            F=self.F_arg,
+            stride_fr=self.stride_fr_arg,
+            out_type=self.out_type,
+            format=self.format,
+            eps=self.eps,
+        )
+
+    def meta(self) -> dict[str, np.ndarray]:
+        """Per-channel description, in output order (format 'time': channels; 'joint': paths).
+
+        Keys: ``order`` (C,), ``n`` (C, 2) = (n1, n2), ``j`` (C, 2), ``xi`` (C, 2) (cycles/sample),
+        ``n_fr``, ``j_fr``, ``xi_fr`` (cycles/bin), ``spin`` (C,) -- NaN where undefined.
+        """
+        return {k: v.copy() for k, v in self.plan.meta.items()}
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of the output for one signal: ``(C, T')`` or ``(P, F', T')``."""
+        t = self.plan.t_end - self.plan.t_start
+        C = self.plan.n_channels
+        return (C, t) if self.format == "time" else (C, self.plan.n_rows_joint, t)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self._config().items())
+
+    # ------------------------------------------------------------------ computation
+    def _ops(self, dtype: torch.dtype, device: torch.device) -> dict:
+        key = (dtype, device)
+        if key not in self._ops_cache:
+            cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+            p = self.plan
+
+            def wf(op: WindowedFilter) -> dict:
+                return dict(
+                    index=torch.as_tensor(op.index, device=device),
+                    taps=torch.as_tensor(op.taps, dtype=cdtype, device=device),
+                    L_in=op.L_in,
+                    L_out=op.L_out,
+                    real=op.real,
+                )
+
+            def st(stage: FrequencyStage) -> dict:
+                return dict(
+                    W=torch.as_tensor(stage.W, dtype=cdtype, device=device),
+                    average=torch.as_tensor(stage.average, dtype=dtype, device=device),
+                )
+
+            pad_index = np.pad(np.arange(p.N), (p.pad_left, p.pad_right), mode="reflect")
+            second_res = {n2: None for n2 in p.n2_list}
+            for g in p.second:
+                for _, n2 in g.pairs:
+                    second_res[n2] = g.k1 + g.k2
+            self._ops_cache[key] = dict(
+                pad_index=torch.as_tensor(pad_index, device=device),
+                zeroth=wf(p.zeroth) if p.zeroth is not None else None,
+                first={k: wf(op) for k, op in p.first.items()},
+                lowpass1={k: wf(op) for k, op in p.lowpass1.items()},
+                stage1=st(p.stage1),
+                second=[wf(g.op) for g in p.second],
+                n2_res=[second_res[n2] for n2 in p.n2_list],
+                n2_pairs={n2: torch.as_tensor(v, device=device) for n2, v in p.n2_pairs.items()},
+                lowpass2={n2: wf(op) for n2, op in p.lowpass2.items()},
+                stage2={n2: st(s) for n2, s in p.stage2.items()},
+            )
+        return self._ops_cache[key]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """JTFS of ``x`` (..., N) -> (..., C, T') ('time') or (..., P, F', T') ('joint')."""
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"x must be a torch.Tensor of shape (..., {self.N}), got {type(x).__name__}")
+        if x.dim() < 1 or x.shape[-1] != self.N:
+            raise ValueError(f"x must have shape (..., N) with N = {self.N} (the shape argument), got {tuple(x.shape)}")
+        if x.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"x must be float32 or float64, got {x.dtype}")
+        batch_shape = x.shape[:-1]
+        S = scatter(x.reshape(-1, self.N), self.plan, self._ops(x.dtype, x.device))
+        return S.reshape(batch_shape + S.shape[1:])

@@ -1,0 +1,393 @@
+"""The static execution plan of the joint time-frequency scattering.
+
+Everything that depends only on the configuration (not on the signal) is computed once here in
+NumPy float64: which filter meets which resolution, the Fourier-support windows of every filter,
+the frequential convolution matrices, the output channel list and its ``meta()``.
+
+Two kinds of operators make up the whole transform:
+
+* :class:`WindowedFilter` -- "multiply in the Fourier domain, then subsample by ``2**k``".
+  Subsampling in time is periodization in frequency, so only the bins where the filter is
+  non-negligible (``|h| > eps * max|h|``) are gathered, multiplied, folded onto the output
+  length and inverse-FFT'd. Windows are aligned on multiples of the output length, so the fold
+  is a reshape + sum. With ``eps = 0`` this is exactly kymatio's ``cdgmm`` + ``subsample_fourier``
+  + ``ifft``; the default ``eps`` drops only filter taps below ``eps`` of the peak.
+* dense matrices along the log-frequency axis ``n1``: a zero-padded circular convolution of
+  length ``N_fr`` followed by subsampling is ``W[m, n1] = h[(m 2**k - n1) mod N_fr]``, so
+  frequential scattering, frequential averaging and frequential unpadding are matrix products.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pnp.scattering.jtfs.filter_bank import Filter, level
+
+#: default relative threshold below which filter taps are skipped (see module docstring)
+DEFAULT_EPS = 1e-9
+
+
+def fourier_window(h: np.ndarray, L_out: int, eps: float) -> tuple[int, int]:
+    """Smallest circular window ``[start, start + width)`` of bins of ``h`` holding every
+    ``|h| > eps * max|h|``, with ``start`` a multiple of ``L_out`` and ``width`` a multiple of
+    ``L_out`` no larger than ``len(h)``. Returns ``(start, width)``."""
+    L_in = h.shape[0]
+    mag = np.abs(h)
+    above = np.flatnonzero(mag > eps * mag.max()) if eps > 0 else np.arange(L_in)
+    if above.size == 0 or above.size == L_in:
+        return 0, L_in
+    gaps = np.diff(np.concatenate([above, above[:1] + L_in]))
+    i = int(np.argmax(gaps))
+    start = int(above[(i + 1) % above.size])
+    length = L_in - int(gaps[i]) + 1
+    start_aligned = (start // L_out) * L_out
+    width = int(math.ceil((start - start_aligned + length) / L_out)) * L_out
+    if width >= L_in:
+        return 0, L_in
+    return start_aligned, width
+
+
+@dataclass
+class WindowedFilter:
+    """Filter + subsample a stack of spectra: ``(B, C, L_in) -> (B, P, L_out)``.
+
+    Output ``p`` is ``ifft(mean-periodize(Z[:, rows[p]] * h_p, L_out))`` (real part if ``real``).
+    ``index`` holds flat indices ``rows[p] * L_in + bin`` of shape (P, W); ``taps`` (P, W) complex.
+    """
+
+    L_in: int
+    L_out: int
+    index: np.ndarray
+    taps: np.ndarray
+    real: bool
+
+    @classmethod
+    def build(cls, rows, filters, L_in: int, L_out: int, eps: float, real: bool) -> "WindowedFilter":
+        windows = [fourier_window(h, L_out, eps) for h in filters]
+        width = max(w for _, w in windows)
+        bins = np.stack([(s + np.arange(width)) % L_in for s, _ in windows])
+        taps = np.stack([h[b] for h, b in zip(filters, bins)]).astype(np.complex128)
+        index = np.asarray(rows, dtype=np.int64)[:, None] * L_in + bins
+        return cls(L_in, L_out, index, taps, real)
+
+    @classmethod
+    def build_shared(cls, h: np.ndarray, L_in: int, L_out: int, eps: float, real: bool) -> "WindowedFilter":
+        """One filter applied to every channel: ``index`` holds bins (W,), ``taps`` (W,)."""
+        start, width = fourier_window(h, L_out, eps)
+        bins = (start + np.arange(width)) % L_in
+        return cls(L_in, L_out, bins.astype(np.int64), h[bins].astype(np.complex128), real)
+
+
+def conv_matrix(h_time: np.ndarray, n_rows: int, stride: int, n_cols: int) -> np.ndarray:
+    """``W[m, n] = h[(m * stride - n) mod len(h)]``: circular convolution then subsampling."""
+    N = h_time.shape[0]
+    m = np.arange(n_rows)[:, None] * stride
+    n = np.arange(n_cols)[None, :]
+    return h_time[(m - n) % N]
+
+
+@dataclass
+class FrequencyStage:
+    """Frequential scattering of one stack ``(B, n1, t)`` and everything after its modulus.
+
+    ``W`` (R, n1) complex: all frequential wavelets stacked (rows grouped by ``n_fr``);
+    ``average`` (R_out, R) real: frequential averaging, unpadding and channel selection.
+    """
+
+    W: np.ndarray
+    average: np.ndarray
+    n_paths: int
+
+    def crop_rows(self, eps: float) -> "FrequencyStage":
+        """Drop rows of ``W`` whose every weight is below ``eps * max|W|`` (their modulus would
+        be negligible), with the matching columns of ``average``."""
+        if eps <= 0:
+            return self
+        mag = np.abs(self.W).max(axis=1)
+        keep = mag > eps * mag.max()
+        return FrequencyStage(self.W[keep], self.average[:, keep], self.n_paths)
+
+
+@dataclass
+class SecondOrderGroup:
+    """All (n1, n2) pairs whose ``U1`` sits at resolution ``k1`` and whose ``Y2`` is
+    subsampled further by ``k2``: one :class:`WindowedFilter` over the ``U1`` group ``k1``."""
+
+    k1: int
+    k2: int
+    pairs: list[tuple[int, int]]
+    op: WindowedFilter
+
+
+@dataclass
+class Plan:
+    """Everything :func:`pnp.scattering.jtfs.core.scatter` needs besides the signal."""
+
+    N: int
+    N_padded: int
+    pad_left: int
+    pad_right: int
+    average: str
+    average_fr: str
+    format: str
+    t_start: int
+    t_end: int
+    zeroth: WindowedFilter | None
+    first: dict[int, WindowedFilter]  # k1 -> psi1 group on X_hat
+    first_n1: dict[int, list[int]]  # k1 -> n1 indices, in order
+    lowpass1: dict[int, WindowedFilter]  # k1 -> phi on U1_hat group
+    stage1: FrequencyStage
+    second: list[SecondOrderGroup]
+    n2_list: list[int]
+    n2_pairs: dict[int, np.ndarray]  # n2 -> positions in the concatenated group outputs
+    lowpass2: dict[int, WindowedFilter]  # n2 -> time averaging (local) of |Y2_fr|
+    stage2: dict[int, FrequencyStage]
+    n_channels: int
+    n_rows_joint: int
+    meta: dict[str, np.ndarray] = field(repr=False)
+
+
+def _padding(N: int, T: float):
+    """kymatio 0.4's time padding: ``(N_padded, pad_left, pad_right)``."""
+    from pnp.scattering.jtfs.filter_bank import SIGMA0, compute_padding, compute_temporal_support
+    from kymatio.scattering1d.filter_bank import gauss_1d
+
+    phi_f = gauss_1d(N, SIGMA0 / T)
+    min_to_pad = 3 * compute_temporal_support(phi_f.reshape(1, -1), criterion_amplitude=1e-3)
+    J_max_support = int(np.floor(np.log2(3 * N - 2)))
+    J_pad = min(int(np.ceil(np.log2(N + 2 * min_to_pad))), J_max_support)
+    N_padded = 2**J_pad
+    pad_left, pad_right = compute_padding(N_padded, N)
+    return N_padded, pad_left, pad_right
+
+
+def _frequency_stage(
+    psis: list[Filter],
+    phi_F: Filter,
+    N_fr: int,
+    n1_max: int,
+    s_fr: int,
+    average_fr,
+    fmt: str,
+    joint_rows: int | None,
+) -> tuple[FrequencyStage, list[dict]]:
+    """Matrices of one frequential scattering + averaging + unpadding, and per-channel info."""
+    blocks_W, blocks_A, channels = [], [], []
+    for n_fr, psi in enumerate(psis):
+        k_fr = min(psi.j, s_fr) if average_fr == "local" else psi.j
+        R_in = N_fr // 2**k_fr
+        h = np.fft.ifft(psi.hat)
+        blocks_W.append(conv_matrix(h, R_in, 2**k_fr, n1_max))
+        if psi.spin != 0 and average_fr == "local":
+            g = np.fft.ifft(level(phi_F.hat, k_fr)).real
+            step = 2 ** (s_fr - k_fr)
+            A = conv_matrix(g, R_in // step, step, R_in)
+            n1_stride = 2**s_fr
+        elif psi.spin != 0 and average_fr == "global":
+            A = np.ones((1, R_in))
+            n1_stride = n1_max
+        else:  # spin 0 (already a low-pass of width 2**J_fr), or no frequential averaging
+            A = np.eye(R_in)
+            n1_stride = 2 ** max(psi.j, 0)
+        if fmt == "time":
+            keep = len(range(0, n1_max, n1_stride))
+            A = A[:keep]
+            channels += [dict(n_fr=n_fr, n1=i * n1_stride) for i in range(keep)]
+        else:
+            if A.shape[0] != joint_rows:
+                raise ValueError(
+                    "format='joint' needs every path to have the same number of frequential "
+                    f"rows; this configuration gives {A.shape[0]} and {joint_rows}. Use "
+                    "format='time', or stride_fr <= 2**J_fr with local F."
+                )
+            channels.append(dict(n_fr=n_fr, n1=None))
+        blocks_A.append(A)
+    W = np.concatenate(blocks_W, axis=0)
+    R_total = W.shape[0]
+    A_total = np.zeros((sum(a.shape[0] for a in blocks_A), R_total))
+    r0 = c0 = 0
+    for a in blocks_A:
+        A_total[r0 : r0 + a.shape[0], c0 : c0 + a.shape[1]] = a
+        r0 += a.shape[0]
+        c0 += a.shape[1]
+    return FrequencyStage(W=W, average=A_total, n_paths=len(psis)), channels
+
+
+def _cropped(stage_and_channels, eps):
+    stage, channels = stage_and_channels
+    return stage.crop_rows(eps), channels
+
+
+def build_plan(
+    *,
+    N: int,
+    J: int,
+    Q: tuple[int, int],
+    T,
+    average: str,
+    log2_stride: int,
+    J_fr: int,
+    Q_fr: int,
+    F,
+    average_fr,
+    log2_stride_fr: int,
+    fmt: str,
+    eps: float = DEFAULT_EPS,
+) -> Plan:
+    """Compile the transform for one configuration (arguments already validated/parsed)."""
+    from pnp.scattering.jtfs.filter_bank import (
+        compute_border_indices,
+        frequential_filter_bank,
+        time_filter_bank,
+    )
+
+    s = log2_stride
+    N_padded, pad_left, pad_right = _padding(N, T)
+    phi, psi1, psi2 = time_filter_bank(N_padded, J, Q, T)
+    ind_start, ind_end = compute_border_indices(phi.j, J, pad_left, pad_left + N)
+
+    # ---- frequential filter bank
+    n1_max = len(psi1)
+    N_input_fr = (J + 1) * Q[0]
+    min_to_pad_fr = 8 * min(F, 2**J_fr)
+    N_fr = (N_input_fr + min_to_pad_fr) // 2**J_fr * 2**J_fr
+    phi_F, psis_fr = frequential_filter_bank(N_fr, J_fr, Q_fr, F)
+    up_spins = [p for p in psis_fr if p.xi >= 0]
+
+    def k_time(j):
+        return min(j, s) if average == "local" else j
+
+    # ---- zeroth order
+    zeroth = None
+    if average == "local":
+        zeroth = WindowedFilter.build_shared(phi.hat, N_padded, N_padded // 2**s, eps, real=True)
+
+    # ---- first order: psi1 on X_hat, grouped by resolution k1; then phi
+    first, first_n1, lowpass1 = {}, {}, {}
+    for n1, psi in enumerate(psi1):
+        first_n1.setdefault(k_time(psi.j), []).append(n1)
+    for k1, n1s in first_n1.items():
+        L1 = N_padded // 2**k1
+        first[k1] = WindowedFilter.build([0] * len(n1s), [psi1[n].hat for n in n1s], N_padded, L1, eps, real=False)
+        if s - k1 < 0:
+            raise ValueError(f"T={T} is too small for J={J}: increase T or decrease J")
+        lowpass1[k1] = WindowedFilter.build_shared(level(phi.hat, k1), L1, L1 // 2 ** (s - k1), eps, real=True)
+
+    joint_rows = None
+    if fmt == "joint":
+        joint_rows = N_fr // 2**log2_stride_fr if average_fr == "local" else 1
+    stage1, channels1 = _cropped(
+        _frequency_stage(up_spins, phi_F, N_fr, n1_max, log2_stride_fr, average_fr, fmt, joint_rows), eps
+    )
+
+    # ---- second order: (n1, n2) pairs with j1 < j2, grouped by (k1, k2)
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    res2: dict[int, int] = {}
+    for n2, p2 in enumerate(psi2):
+        for n1, p1 in enumerate(psi1):
+            if p2.j > p1.j:
+                k1 = k_time(p1.j)
+                k2 = min(p2.j - k1, s) if average == "local" else p2.j - k1
+                if res2.setdefault(n2, k1 + k2) != k1 + k2:
+                    raise ValueError(
+                        f"T={T} is too small for J={J} (second-order paths of n2={n2} would sit at "
+                        "different time resolutions); increase T"
+                    )
+                groups.setdefault((k1, k2), []).append((n1, n2))
+    second, order_of = [], []
+    for (k1, k2), pairs in groups.items():
+        L1 = N_padded // 2**k1
+        local = {n1: i for i, n1 in enumerate(first_n1[k1])}
+        op = WindowedFilter.build(
+            [local[n1] for n1, _ in pairs],
+            [level(psi2[n2].hat, k1) for _, n2 in pairs],
+            L1,
+            L1 // 2**k2,
+            eps,
+            real=False,
+        )
+        second.append(SecondOrderGroup(k1, k2, pairs, op))
+    # positions of each (n1, n2) in the concatenation of group outputs, per resolution
+    n2_list = sorted(res2)
+    n2_pairs, lowpass2, stage2 = {}, {}, {}
+    channels2 = {}
+    for n2 in n2_list:
+        offset = 0
+        pos = []
+        for g in second:
+            if g.k1 + g.k2 != res2[n2]:
+                continue
+            for i, (n1, m2) in enumerate(g.pairs):
+                if m2 == n2:
+                    pos.append((n1, offset + i))
+            offset += len(g.pairs)
+        pos.sort()
+        n2_pairs[n2] = np.array([p for _, p in pos], dtype=np.int64)
+        n1_count = len(pos)
+        if [n1 for n1, _ in pos] != list(range(n1_count)):  # pragma: no cover - design invariant
+            raise RuntimeError("second-order n1 indices are not contiguous from 0")
+        stage2[n2], channels2[n2] = _cropped(
+            _frequency_stage(psis_fr, phi_F, N_fr, n1_count, log2_stride_fr, average_fr, fmt, joint_rows), eps
+        )
+        if average == "local":
+            j2 = res2[n2]
+            L2 = N_padded // 2**j2
+            lowpass2[n2] = WindowedFilter.build_shared(level(phi.hat, j2), L2, L2 // 2 ** (s - j2), eps, real=True)
+            if s - j2 < 0:
+                raise ValueError(f"T={T} is too small for J={J}: increase T or decrease J")
+
+    # ---- channel list and meta (in output order)
+    def row(order, n1, n2, n_fr):
+        j1 = psi1[n1].j if n1 is not None else np.nan
+        return dict(
+            order=order,
+            n=(np.nan if n1 is None else n1, np.nan if n2 is None else n2),
+            j=(j1, psi2[n2].j if n2 is not None else np.nan),
+            xi=(psi1[n1].xi if n1 is not None else np.nan, psi2[n2].xi if n2 is not None else np.nan),
+            n_fr=np.nan if n_fr is None else n_fr,
+            j_fr=np.nan if n_fr is None else psis_fr[n_fr].j,
+            xi_fr=np.nan if n_fr is None else psis_fr[n_fr].xi,
+            spin=np.nan if n_fr is None else psis_fr[n_fr].spin,
+        )
+
+    rows = []
+    if fmt == "time":
+        rows.append(row(0, None, None, None))
+    for c in channels1:
+        rows.append(row(1, c["n1"], None, c["n_fr"]))
+    for n2 in n2_list:
+        for c in channels2[n2]:
+            rows.append(row(2, c["n1"], n2, c["n_fr"]))
+    meta = {
+        key: np.array([r[key] for r in rows], dtype=float)
+        for key in ("order", "n", "j", "xi", "n_fr", "j_fr", "xi_fr", "spin")
+    }
+    meta["order"] = meta["order"].astype(int)
+
+    return Plan(
+        N=N,
+        N_padded=N_padded,
+        pad_left=pad_left,
+        pad_right=pad_right,
+        average=average,
+        average_fr=average_fr,
+        format=fmt,
+        t_start=ind_start[s] if average == "local" else 0,
+        t_end=ind_end[s] if average == "local" else 1,
+        zeroth=zeroth,
+        first=first,
+        first_n1=first_n1,
+        lowpass1=lowpass1,
+        stage1=stage1,
+        second=second,
+        n2_list=n2_list,
+        n2_pairs=n2_pairs,
+        lowpass2=lowpass2,
+        stage2=stage2,
+        n_channels=len(rows),
+        n_rows_joint=joint_rows or 0,
+        meta=meta,
+    )
