@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from pnp.scattering.jtfs.modulus import modulus
+from pnp.scattering.jtfs.modulus import matmul_modulus_sum, modulus
 from pnp.scattering.jtfs.plan import Plan
 
 #: complex values of the joint scalogram held at once per signal in the frequential stage
@@ -43,10 +43,7 @@ def frequency_stage(X: torch.Tensor, stage: dict, time_average, global_time: boo
     X = X.to(W.dtype)
     R, L = W.shape[0], X.shape[-1]
     if global_time:
-        step = max(1, CHUNK_ELEMENTS // R)
-        U = sum(
-            modulus(torch.matmul(W, X[..., t : t + step])).sum(-1, keepdim=True) for t in range(0, L, step)
-        )
+        U = matmul_modulus_sum(X, W, max(1, CHUNK_ELEMENTS // R)).unsqueeze(-1)
     else:
         step = max(1, CHUNK_ELEMENTS // L)
         U = torch.cat([time_average(modulus(torch.matmul(W[r : r + step], X))) for r in range(0, R, step)], dim=-2)

@@ -44,3 +44,64 @@ class _Modulus(torch.autograd.Function):
 def modulus(z: torch.Tensor) -> torch.Tensor:
     """``|z|`` of a complex tensor (real output of the matching precision)."""
     return _Modulus.apply(z)
+
+
+class _MatmulModulusSum(torch.autograd.Function):
+    """``out[b, r] = sum_t |(W @ X[b])[r, t]|``, computed over time chunks of ``step`` samples.
+
+    The joint scalogram ``W @ X`` (R x L per signal) is never held whole: the forward pass,
+    the backward pass (which recomputes it chunk by chunk instead of saving it) and the JVP
+    all work one chunk at a time. The JVP contracts over time before the frequential matmul,
+    ``d out[r] = Re sum_n W[r, n] sum_t conj(sgn Y[r, t]) dX[n, t]``, so tangents never
+    materialise an R x L array either.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(X: torch.Tensor, W: torch.Tensor, step: int) -> torch.Tensor:
+        out = None
+        for t in range(0, X.shape[-1], step):
+            Y = torch.matmul(W, X[..., t : t + step])
+            part = torch.hypot(Y.real, Y.imag).sum(-1)
+            out = part if out is None else out + part
+        return out
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        X, W, step = inputs
+        ctx.step = step
+        ctx.save_for_backward(X, W)
+        ctx.save_for_forward(X, W)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        X, W = ctx.saved_tensors
+        WH = W.conj().transpose(-1, -2)
+        chunks = []
+        for t in range(0, X.shape[-1], ctx.step):
+            Y = torch.matmul(W, X[..., t : t + ctx.step])
+            s = _safe_sign(Y, torch.hypot(Y.real, Y.imag))
+            chunks.append(torch.matmul(WH, grad.unsqueeze(-1) * s))
+        return torch.cat(chunks, dim=-1), None, None
+
+    @staticmethod
+    def jvp(ctx, dX: torch.Tensor, dW, _dstep) -> torch.Tensor:
+        X, W = ctx.saved_tensors
+        # G^T[n, r] = sum_t dX[n, t] conj(s[r, t]); tangents (under vmap) fold into the rows n
+        GT = None
+        for t in range(0, X.shape[-1], ctx.step):
+            Y = torch.matmul(W, X[..., t : t + ctx.step])
+            sH = _safe_sign(Y, torch.hypot(Y.real, Y.imag)).conj().transpose(-1, -2)
+            part = torch.matmul(dX[..., t : t + ctx.step], sH)
+            GT = part if GT is None else GT + part
+        return (W * GT.transpose(-1, -2)).sum(-1).real
+
+
+def matmul_modulus_sum(X: torch.Tensor, W: torch.Tensor, step: int) -> torch.Tensor:
+    """``sum_t |W @ X|`` of complex ``X`` (B, n, L) and constant ``W`` (R, n): real (B, R).
+
+    Differentiable with respect to ``X`` in reverse and forward mode and under ``torch.func``;
+    ``W`` is a constant (no gradient flows to it).
+    """
+    return _MatmulModulusSum.apply(X, W, step)

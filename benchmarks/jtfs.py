@@ -1,0 +1,185 @@
+"""Speed and memory of pnp's JTFS on the PNP configuration (prints figures, asserts nothing).
+
+    python benchmarks/jtfs.py [--device cpu|cuda] [--threads 2] [--no-kymatio] [--quick]
+
+Measures, for ``J=13, J_fr=3, Q=(12, 1), Q_fr=1, F=2, T='global', shape=(2**16,)``:
+
+* per-sample forward time at batch 1 and batch 8;
+* per-sample Jacobian time (``jacfwd`` over the 5 normalised parameters of the ``ftm`` synth,
+  through synth + JTFS + log1p(|S|/1e-3), via ``pnp.jacobian.features_and_jacobian``) at batch 1
+  and 8, and its ratio to our forward;
+* peak memory of each case (a fresh subprocess per case: peak RSS on CPU,
+  ``torch.cuda.max_memory_allocated`` on CUDA);
+* kymatio 0.4's forward on the same input and the speed-up, when kymatio 0.4 can be imported
+  (dev-only: from the ``scrapl-loss`` package's bundled copy, or a ``kymatio>=0.4`` install).
+
+``--quick`` uses a small configuration (J=10, N=2**13) to check the script itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+PNP_CONFIG = dict(J=13, J_fr=3, Q=(12, 1), Q_fr=1, F=2, T="global", shape=(2**16,))
+QUICK_CONFIG = dict(J=10, J_fr=3, Q=(12, 1), Q_fr=1, F=2, T="global", shape=(2**13,))
+
+
+def _peak_memory_bytes(device: str) -> int:
+    import resource
+
+    import torch
+
+    if device == "cuda":
+        return int(torch.cuda.max_memory_allocated())
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _import_kymatio04():
+    """kymatio 0.4's torch JTFS class, or None (never a runtime dependency of pnp)."""
+    try:
+        import kymatio
+
+        if tuple(int(p) for p in kymatio.__version__.split(".")[:2]) >= (0, 4):
+            from kymatio.scattering1d.frontend.torch_frontend import TimeFrequencyScatteringTorch
+
+            return TimeFrequencyScatteringTorch
+    except Exception:
+        pass
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("scrapl")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        bundled = os.path.join(list(spec.submodule_search_locations)[0], "kymatio")
+        for name in [m for m in sys.modules if m == "kymatio" or m.startswith("kymatio.")]:
+            del sys.modules[name]
+        sys.path.insert(0, bundled)
+        from kymatio.scattering1d.frontend.torch_frontend import TimeFrequencyScatteringTorch
+
+        return TimeFrequencyScatteringTorch
+    except Exception:
+        return None
+
+
+def run_case(case: str, batch: int, device: str, threads: int, quick: bool, repeats: int) -> dict:
+    """One measurement, meant to run in its own process (clean peak-memory figure)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    config = QUICK_CONFIG if quick else PNP_CONFIG
+    N = config["shape"][0]
+    gen = torch.Generator().manual_seed(0)
+    if case == "kymatio":
+        cls = _import_kymatio04()
+        if cls is None:
+            return dict(case=case, available=False)
+        jtfs = cls(**config, format="time").to(device)
+        x = torch.randn(batch, N, generator=gen).to(device)
+        t0 = time.perf_counter()
+        S = jtfs(x)
+        _sync(device)
+        seconds = time.perf_counter() - t0
+        return dict(case=case, batch=batch, seconds_per_sample=seconds / batch, shape=list(S.shape),
+                    peak_bytes=_peak_memory_bytes(device), available=True)
+
+    import pnp.scattering
+    import pnp.synth
+
+    rep = pnp.scattering.get("jtfs", **config, log1p_c=1e-3)
+    if case == "forward":
+        x = torch.randn(batch, N, generator=gen).to(device)
+        rep(x)  # warm-up (builds the per-device operator cache)
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            S = rep(x)
+        _sync(device)
+        seconds = (time.perf_counter() - t0) / repeats
+        return dict(case=case, batch=batch, seconds_per_sample=seconds / batch, shape=list(S.shape),
+                    peak_bytes=_peak_memory_bytes(device))
+    if case == "jacobian":
+        from pnp.jacobian import features_and_jacobian
+
+        synth = pnp.synth.get("ftm", n_samples=N) if quick else pnp.synth.get("ftm")
+        theta = torch.as_tensor(synth.space.uniform(batch, seed=0).theta, dtype=torch.float32, device=device)
+        nu = synth.space.normalize(theta)
+        features_and_jacobian(synth, rep, nu[:1])  # warm-up
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            S, Jac = features_and_jacobian(synth, rep, nu)
+        _sync(device)
+        seconds = (time.perf_counter() - t0) / repeats
+        return dict(case=case, batch=batch, seconds_per_sample=seconds / batch, shape=list(Jac.shape),
+                    finite=bool(torch.isfinite(Jac).all()), peak_bytes=_peak_memory_bytes(device))
+    raise ValueError(f"unknown case {case!r}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-kymatio", action="store_true")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.case:  # child process
+        print(json.dumps(run_case(args.case, args.batch, args.device, args.threads, args.quick, args.repeats)))
+        return 0
+
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("CUDA is not available on this machine", file=sys.stderr)
+        return 2
+    config = QUICK_CONFIG if args.quick else PNP_CONFIG
+    print(f"pnp JTFS benchmark  device={args.device}  threads={args.threads}  torch={torch.__version__}")
+    print(f"config: {config}")
+    plan = [("forward", 1), ("forward", 8), ("jacobian", 1), ("jacobian", 8)]
+    if not args.no_kymatio:
+        plan.append(("kymatio", 1))
+    results = {}
+    for case, batch in plan:
+        cmd = [sys.executable, __file__, "--case", case, "--batch", str(batch), "--device", args.device,
+               "--threads", str(args.threads), "--repeats", str(args.repeats)] + (["--quick"] if args.quick else [])
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{case} b{batch}: failed\n{out.stderr[-2000:]}")
+            continue
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        results[(case, batch)] = res
+        if not res.get("available", True):
+            print(f"{case:>9} b{batch}: kymatio 0.4 not importable, skipped")
+            continue
+        print(f"{case:>9} b{batch}: {res['seconds_per_sample']:8.3f} s/sample   "
+              f"peak {res['peak_bytes'] / 2**30:6.2f} GiB   output {res['shape']}", flush=True)
+    fwd = {b: results[("forward", b)]["seconds_per_sample"] for b in (1, 8) if ("forward", b) in results}
+    for b in (1, 8):
+        if ("jacobian", b) in results and b in fwd:
+            ratio = results[("jacobian", b)]["seconds_per_sample"] / fwd[b]
+            print(f"Jacobian / forward at batch {b}: {ratio:.2f}x  (goal <= 4x)")
+    kym = results.get(("kymatio", 1))
+    if kym and kym.get("available") and 1 in fwd:
+        print(f"kymatio 0.4 forward / pnp forward at batch 1: {kym['seconds_per_sample'] / fwd[1]:.1f}x  (goal >= 20x)")
+    if ("jacobian", 8) in results:
+        print(f"peak memory of the batch-8 Jacobian: {results[('jacobian', 8)]['peak_bytes'] / 2**30:.2f} GiB (goal <= 6 GB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
