@@ -19,6 +19,8 @@ import json
 import math
 from typing import Any
 
+from pathlib import Path
+
 import numpy as np
 
 HELP = "render one sound from a synthesizer (ftm, amchirp, arpeggio)"
@@ -163,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.out:
         try:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             gain = write_wav(args.out, audio, int(round(synth.sample_rate)), args.format)
         except OSError as err:
             raise ValueError(f"cannot write {args.out!r}: {err.strerror or err}") from None
@@ -170,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}{note}")
     if args.plot:
         try:
+            Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
             plot_sound(args.plot, audio, synth.sample_rate, f"{synth.name}: {values}")
         except OSError as err:
             raise ValueError(f"cannot write {args.plot!r}: {err.strerror or err}") from None
