@@ -93,9 +93,18 @@ def test_bad_input_exit_2_one_line(argv, message, capsys):
 
 
 def test_unwritable_output_is_a_clean_error(tmp_path, capsys):
-    assert main(["synth", "arpeggio", "--theta", "8,1", "--out", str(tmp_path / "no" / "such" / "dir.wav")]) == 2
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["synth", "arpeggio", "--theta", "8,1", "--out", str(blocker / "x.wav")]) == 2
     err = capsys.readouterr().err
     assert "cannot write" in err and "Traceback" not in err
+
+
+def test_missing_output_folders_are_created(tmp_path):
+    out = tmp_path / "new" / "folder" / "arp.wav"
+    assert main(["synth", "arpeggio", "--theta", "8,1", "--out", str(out)]) == 0
+    rate, data = wavfile.read(out)
+    assert rate == 8192 and data.shape == (32768,)
 
 
 def test_subprocess_no_traceback(tmp_path):
