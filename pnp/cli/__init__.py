@@ -12,7 +12,7 @@ import importlib
 import sys
 
 #: sub-command modules, in the order ``pnp --help`` lists them
-COMMANDS = ("synth",)
+COMMANDS = ("synth", "precompute", "store")
 
 
 def build_parser() -> argparse.ArgumentParser:

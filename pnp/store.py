@@ -1,0 +1,544 @@
+"""The precompute store: schema, creation, opening and validation (zarr v3, one group).
+
+Arrays (all chunked along ``sample`` only, ``chunk_size`` samples per chunk, compressed):
+
+============  ==============================  ========  ==============================================
+name          dims                            dtype     content
+============  ==============================  ========  ==============================================
+theta         (sample, param)                 float64   free parameters θ, physical units
+nu            (sample, param)                 float32   θ normalised to [-1, 1] (ν)
+bin           (sample, param)                 int32     bin / grid coordinates
+split         (sample,)                       int8      0 train, 1 val, 2 test
+status        (sample,)                       uint8     0 pending, 1 done, 2 failed
+features      (sample, coef)                  float32   S = Φ(g(θ)) (with the spec's compression)
+jacobian      (sample, coef, param)           float32   J = ∂S/∂ν              (if store.jacobian)
+metric        (sample, param_i, param_j)      float64   M = JᵀJ                 (if store.jacobian)
+eigvals       (sample, eig)                   float64   eigenvalues of M, ascending (if jacobian)
+audio         (sample, time)                  float32   g(θ)                    (if store.audio)
+============  ==============================  ========  ==============================================
+
+``param`` runs over the *free* parameters (``attrs["params"]``); fixed ones are in
+``attrs["fixed"]``.  Every array carries zarr v3 ``dimension_names``, so ``xarray.open_zarr``
+reads the store as a labelled dataset (metadata are consolidated).  ``theta``, ``nu``, ``bin``
+and ``split`` are written when the store is created; the computed arrays start as NaN (their
+fill value) and ``status`` as 0 = pending (no chunk written).
+
+Write protocol (see :func:`write_chunk`): a chunk's data arrays are written first and its
+``status`` chunk last, each as one whole-chunk object write, so a sample is never marked done
+before its data are stored, and a killed writer leaves the chunk pending.
+
+Group attributes carry the provenance (:func:`provenance`): the normalised spec and its hash,
+the synth config and parameter space, free / fixed parameters, the representation ``config()``,
+the feature compression, the normaliser, library versions, git commit, device, host, creation
+time, and one record per precompute run (``runs``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import os
+import platform
+import socket
+import subprocess
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+#: ``status`` codes
+PENDING, DONE, FAILED = 0, 1, 2
+STATUS_NAMES = ("pending", "done", "failed")
+SCHEMA_VERSION = 1
+#: group attribute marking a pnp store, with the schema version and the creation state
+MARKER = "pnp_store"
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One array of the schema: dimension names, dtype, fill value, description."""
+
+    dims: tuple[str, ...]
+    dtype: str
+    fill: Any
+    description: str
+
+
+#: the schema: base arrays (always present), computed arrays and optional ones
+BASE = {
+    "theta": ArraySpec(("sample", "param"), "float64", np.nan, "free parameters, physical units"),
+    "nu": ArraySpec(("sample", "param"), "float32", np.nan, "free parameters normalised to [-1, 1]"),
+    "bin": ArraySpec(("sample", "param"), "int32", -1, "bin / grid coordinates"),
+    "split": ArraySpec(("sample",), "int8", -1, "fold: 0 train, 1 val, 2 test"),
+    "status": ArraySpec(("sample",), "uint8", PENDING, "0 pending, 1 done, 2 failed"),
+    "features": ArraySpec(("sample", "coef"), "float32", np.nan, "features S = Phi(g(theta))"),
+}
+JACOBIAN = {
+    "jacobian": ArraySpec(("sample", "coef", "param"), "float32", np.nan, "J = dS/dnu"),
+    "metric": ArraySpec(("sample", "param_i", "param_j"), "float64", np.nan, "M = J^T J"),
+    "eigvals": ArraySpec(("sample", "eig"), "float64", np.nan, "eigenvalues of M, ascending"),
+}
+AUDIO = {"audio": ArraySpec(("sample", "time"), "float32", np.nan, "synthesized audio g(theta)")}
+#: arrays written by the precompute tasks (the others are written at creation)
+COMPUTED = ("features", "jacobian", "metric", "eigvals", "audio")
+
+
+def schema(jacobian: bool = True, audio: bool = False) -> dict[str, ArraySpec]:
+    """The arrays of a store with these options, name → :class:`ArraySpec`."""
+    out = dict(BASE)
+    if jacobian:
+        out.update(JACOBIAN)
+    if audio:
+        out.update(AUDIO)
+    return out
+
+
+def shapes(n_samples: int, n_params: int, n_coefs: int, n_time: int | None = None) -> dict[str, int]:
+    """Dimension sizes by name."""
+    d = {"sample": n_samples, "param": n_params, "param_i": n_params, "param_j": n_params, "eig": n_params,
+         "coef": n_coefs}
+    if n_time is not None:
+        d["time"] = n_time
+    return d
+
+
+# ------------------------------------------------------------------------------ paths
+def is_url(path: str) -> bool:
+    """True for fsspec URLs (``s3://…``, ``gs://…``, ``memory://…``); local paths otherwise."""
+    return "://" in str(path)
+
+
+def normalise_path(path: str | os.PathLike) -> str:
+    """Absolute local path (workers may run elsewhere), URLs unchanged."""
+    p = os.fspath(path)
+    if not p:
+        raise ValueError("the store path must not be empty")
+    if is_url(p):
+        return p.rstrip("/")
+    return os.path.abspath(os.path.expanduser(p))
+
+
+def _os_error(err: OSError, path: str, action: str) -> Exception:
+    msg = f"cannot {action} the store at {path}: {err.strerror or err}"
+    if isinstance(err, PermissionError) or err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionError(msg)
+    return ValueError(msg)
+
+
+def _zarr():
+    import zarr
+
+    return zarr
+
+
+def _codecs(codec: str, level: int):
+    from zarr.codecs import BloscCodec, ZstdCodec
+
+    if codec == "blosc-zstd":
+        return BloscCodec(cname="zstd", clevel=level, shuffle="shuffle")
+    if codec == "zstd":
+        return ZstdCodec(level=level)
+    if codec == "none":
+        return None
+    raise ValueError(f"store codec must be one of 'blosc-zstd', 'zstd', 'none', got {codec!r}")
+
+
+def exists(path: str, storage_options: Mapping | None = None) -> bool:
+    """Whether anything exists at ``path`` (a local file/directory or a zarr group at a URL)."""
+    if not is_url(path):
+        return os.path.exists(path)
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(path, **dict(storage_options or {}))
+    return bool(fs.exists(root))
+
+
+def is_store(path: str, storage_options: Mapping | None = None) -> bool:
+    """Whether ``path`` holds a zarr group with the pnp marker."""
+    try:
+        g = open_group(path, "r", storage_options)
+    except (FileNotFoundError, ValueError):
+        return False
+    return MARKER in g.attrs
+
+
+def open_group(path: str, mode: str = "r", storage_options: Mapping | None = None):
+    """Open the zarr v3 group at ``path`` (``mode`` 'r' or 'r+'); clear errors when missing."""
+    zarr = _zarr()
+    path = normalise_path(path)
+    if not is_url(path) and not os.path.exists(path):
+        raise FileNotFoundError(f"no store at {path}")
+    kwargs: dict[str, Any] = {"mode": mode, "zarr_format": 3}
+    if is_url(path) and storage_options:
+        kwargs["storage_options"] = dict(storage_options)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)  # consolidated metadata (v3)
+            return zarr.open_group(path, **kwargs)
+    except FileNotFoundError:
+        if not is_url(path) and os.path.exists(path):
+            raise ValueError(f"{path} is not a zarr v3 group (no readable zarr.json)") from None
+        raise FileNotFoundError(f"no zarr store at {path}") from None
+    except OSError as err:
+        raise _os_error(err, path, "open") from None
+    except Exception as err:  # zarr raises its own errors for non-groups / wrong formats
+        raise ValueError(f"{path} is not a zarr v3 group ({type(err).__name__}: {err})") from None
+
+
+# ------------------------------------------------------------------------------ provenance
+def _git_commit() -> str | None:
+    """HEAD of the pnp source checkout (None outside git), with ``-dirty`` for local changes."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10,
+        )
+        return head.stdout.strip() + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the libraries that shape the stored numbers."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("pnp", "torch", "numpy", "scipy", "kymatio", "zarr", "numcodecs", "dask", "distributed"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def now() -> str:
+    """Current UTC time, ISO 8601."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def provenance(spec, synth, representation, parametrization, n_coefs: int, device: str) -> dict[str, Any]:
+    """Group attributes of a new store (JSON-able).  See the module docs."""
+    comp = spec.compression
+    return {
+        MARKER: {"schema": SCHEMA_VERSION, "state": "creating"},
+        "name": spec.name,
+        "description": spec.to_dict()["description"],
+        "spec": spec.to_dict(),
+        "spec_hash": spec.hash,
+        "spec_source": os.path.abspath(spec.source) if spec.source and os.path.exists(spec.source) else spec.source,
+        "synth": synth.config(),
+        "parameter_space": synth.space.to_dict(),
+        "params": list(parametrization.free),
+        "fixed": dict(parametrization.fixed),
+        "representation": representation.config(),
+        "n_coefs": int(n_coefs),
+        "compression": {
+            "kind": comp["compression"],
+            "c": comp["c"],
+            "formula": "log1p(|S| / c)" if comp["compression"] == "log1p" else "S",
+        },
+        "normalizer": parametrization.to_dict(),
+        "compute": spec.compute,
+        "counts": list(spec.layout().counts),
+        "chunk_size": spec.store["chunk_size"],
+        "status_codes": {n: i for i, n in enumerate(STATUS_NAMES)},
+        "split_codes": {"train": 0, "val": 1, "test": 2},
+        "versions": versions(),
+        "git_commit": _git_commit(),
+        "device": device,
+        "host": socket.gethostname(),
+        "created": now(),
+        "runs": [],
+    }
+
+
+# ------------------------------------------------------------------------------ create
+def create_store(
+    path: str,
+    spec,
+    attrs: Mapping[str, Any],
+    n_coefs: int,
+    n_time: int | None = None,
+    storage_options: Mapping | None = None,
+    overwrite: bool = False,
+):
+    """Create the store for ``spec`` at ``path`` and write its layout (θ, ν, bins, split).
+
+    ``attrs`` are the group attributes (:func:`provenance`); the marker's state goes from
+    'creating' to 'ready' once every array exists, so an interrupted creation is detected.
+    ``overwrite`` replaces an existing store (used only for an interrupted creation).
+    Raises ``FileExistsError`` if something exists at ``path`` (and not ``overwrite``),
+    ``PermissionError`` / ``ValueError`` if it cannot be written.  Returns the zarr group.
+    """
+    zarr = _zarr()
+    path = normalise_path(path)
+    if exists(path, storage_options) and not overwrite:
+        what = "a pnp store" if is_store(path, storage_options) else "something that is not a pnp store"
+        raise FileExistsError(f"{path} already holds {what}; choose another --store path")
+    if not is_url(path):
+        parent = os.path.dirname(path)
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as err:
+            raise _os_error(err, path, "create") from None
+        if not os.access(parent, os.W_OK):
+            raise PermissionError(f"cannot create the store at {path}: directory {parent} is not writable")
+    layout = spec.layout()
+    st = spec.store
+    S, P = layout.theta.shape
+    arrays = schema(jacobian=st["jacobian"], audio=st["audio"])
+    if st["audio"] and n_time is None:
+        raise ValueError("n_time is required when the spec stores audio")
+    sizes = shapes(S, P, int(n_coefs), n_time)
+    compressors = _codecs(st["codec"], st["level"])
+    kwargs: dict[str, Any] = {"mode": "w", "zarr_format": 3}
+    if is_url(path) and storage_options:
+        kwargs["storage_options"] = dict(storage_options)
+    attrs = dict(attrs)
+    attrs[MARKER] = {"schema": SCHEMA_VERSION, "state": "creating"}
+    attrs["arrays"] = {n: {"dims": list(a.dims), "dtype": a.dtype, "description": a.description} for n, a in arrays.items()}
+    try:
+        group = zarr.open_group(path, **kwargs)
+        group.attrs.update(attrs)
+        for name, a in arrays.items():
+            shape = tuple(sizes[d] for d in a.dims)
+            chunks = (min(st["chunk_size"], max(S, 1)),) + shape[1:]
+            group.create_array(
+                name,
+                shape=shape,
+                chunks=chunks,
+                dtype=a.dtype,
+                fill_value=a.fill,
+                dimension_names=a.dims,
+                compressors=compressors,
+                attributes={"description": a.description},
+            )
+        group["theta"][:] = layout.theta.astype(np.float64)
+        group["nu"][:] = layout.nu.astype(np.float32)
+        group["bin"][:] = layout.bins.astype(np.int32)
+        group["split"][:] = layout.split.astype(np.int8)
+        attrs[MARKER] = {"schema": SCHEMA_VERSION, "state": "ready"}
+        group.attrs[MARKER] = attrs[MARKER]
+        consolidate(path, storage_options)
+    except OSError as err:
+        raise _os_error(err, path, "create") from None
+    return open_group(path, "r+", storage_options)
+
+
+def consolidate(path: str, storage_options: Mapping | None = None) -> None:
+    """Consolidate the metadata (so ``xarray.open_zarr(path)`` opens it in one read)."""
+    zarr = _zarr()
+    group = open_group(path, "r+", storage_options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        zarr.consolidate_metadata(group.store, path=group.path or None, zarr_format=3)
+
+
+def update_attrs(path: str, updates: Mapping[str, Any], storage_options: Mapping | None = None) -> None:
+    """Update group attributes (driver only; workers never touch attributes) and re-consolidate."""
+    group = open_group(path, "r+", storage_options)
+    group.attrs.update(dict(updates))
+    consolidate(normalise_path(path), storage_options)
+
+
+# ------------------------------------------------------------------------------ chunks
+def chunk_ranges(n_samples: int, chunk_size: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` of the sample chunks."""
+    return [(s, min(s + chunk_size, n_samples)) for s in range(0, n_samples, chunk_size)]
+
+
+def chunk_size_of(group) -> int:
+    return int(group["status"].chunks[0])
+
+
+def read_status(group) -> np.ndarray:
+    """``status`` (S,) uint8.  A chunk that cannot be decoded (e.g. a writer killed by a
+    power loss on a store without atomic writes) reads as pending, so it is recomputed."""
+    arr = group["status"]
+    try:
+        return np.asarray(arr[:], dtype=np.uint8)
+    except Exception:  # noqa: BLE001 - fall back chunk by chunk
+        out = np.zeros(arr.shape[0], dtype=np.uint8)
+        for start, stop in chunk_ranges(arr.shape[0], arr.chunks[0]):
+            try:
+                out[start:stop] = arr[start:stop]
+            except Exception:  # noqa: BLE001
+                out[start:stop] = PENDING
+        return out
+
+
+def pending_chunks(group, status: np.ndarray | None = None) -> list[int]:
+    """Indices of the chunks that still hold pending samples."""
+    status = read_status(group) if status is None else status
+    c = chunk_size_of(group)
+    return [i for i, (a, b) in enumerate(chunk_ranges(status.shape[0], c)) if np.any(status[a:b] == PENDING)]
+
+
+def write_chunk(group, chunk: int, data: Mapping[str, np.ndarray], status: np.ndarray) -> None:
+    """Write chunk ``chunk`` of every computed array in ``data``, then its ``status``.
+
+    ``data`` maps array names (``features``, ``jacobian``, …) to arrays whose first axis is the
+    chunk's samples; every computed array of the store must be present.  ``status`` holds
+    ``DONE`` / ``FAILED`` per sample.  The status chunk is written only after every data chunk
+    has been stored: a sample is never marked done without its data.
+    """
+    c = chunk_size_of(group)
+    n = group["status"].shape[0]
+    start, stop = chunk * c, min(chunk * c + c, n)
+    if not 0 <= start < n:
+        raise ValueError(f"chunk must be in [0, {len(chunk_ranges(n, c)) - 1}], got {chunk}")
+    present = [k for k in COMPUTED if k in group.array_keys()]
+    missing = sorted(set(present) - set(data))
+    extra = sorted(set(data) - set(present))
+    if missing or extra:
+        raise ValueError(f"write_chunk needs exactly the arrays {present}; missing {missing}, unexpected {extra}")
+    status = np.asarray(status, dtype=np.uint8)
+    if status.shape != (stop - start,) or not np.all(np.isin(status, (DONE, FAILED))):
+        raise ValueError(f"status must be ({stop - start},) codes DONE=1 / FAILED=2, got {status!r}")
+    for name in present:
+        arr = group[name]
+        value = np.asarray(data[name])
+        if value.shape != (stop - start,) + tuple(arr.shape[1:]):
+            raise ValueError(f"{name}: expected shape {(stop - start,) + tuple(arr.shape[1:])}, got {value.shape}")
+        arr[start:stop] = value.astype(arr.dtype, copy=False)
+    group["status"][start:stop] = status
+
+
+# ------------------------------------------------------------------------------ open / validate
+@dataclass
+class Store:
+    """An opened store: ``arrays`` as dask arrays (lazy), ``attrs`` the parsed provenance."""
+
+    path: str
+    group: Any
+    attrs: dict[str, Any]
+    arrays: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str):
+        return self.arrays[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.arrays
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.group["status"].shape[0])
+
+    @property
+    def params(self) -> list[str]:
+        return list(self.attrs["params"])
+
+    @property
+    def n_coefs(self) -> int:
+        return int(self.attrs["n_coefs"])
+
+    @property
+    def chunk_size(self) -> int:
+        return chunk_size_of(self.group)
+
+    def status(self) -> np.ndarray:
+        """Current status (S,) uint8 (re-read from the store)."""
+        return read_status(self.group)
+
+    def counts(self) -> dict[str, int]:
+        """Number of pending / done / failed samples."""
+        st = self.status()
+        return {name: int(np.sum(st == code)) for code, name in enumerate(STATUS_NAMES)}
+
+    def spec(self):
+        """The :class:`~pnp.spec.DatasetSpec` the store was created from."""
+        from pnp.spec import DatasetSpec
+
+        return DatasetSpec.from_dict(self.attrs["spec"], source=self.attrs.get("spec_source"))
+
+    def to_xarray(self):
+        """The store as an ``xarray.Dataset`` (lazy, dask-backed; needs xarray)."""
+        import xarray as xr
+
+        return xr.open_zarr(self.path, consolidated=True)
+
+
+def validate_store(group, path: str = "") -> None:
+    """Raise ``ValueError`` listing every way the group departs from the schema."""
+    attrs = dict(group.attrs)
+    where = path or "the store"
+    marker = attrs.get(MARKER)
+    if not isinstance(marker, dict):
+        raise ValueError(f"{where} is not a pnp store (no '{MARKER}' attribute)")
+    if marker.get("schema") != SCHEMA_VERSION:
+        raise ValueError(f"{where} has store schema {marker.get('schema')!r}; this pnp reads schema {SCHEMA_VERSION}")
+    if marker.get("state") != "ready":
+        raise ValueError(f"{where}: store creation was interrupted (state {marker.get('state')!r}); "
+                         "re-run `pnp precompute` with the same spec to recreate it")
+    problems = []
+    for key in ("spec", "params", "n_coefs", "representation", "synth", "normalizer", "compression"):
+        if key not in attrs:
+            problems.append(f"attribute {key!r} missing")
+    if problems:
+        raise ValueError(f"{where} is not a valid pnp store: " + "; ".join(problems))
+    spec = attrs["spec"]
+    st = spec.get("store", {})
+    keys = set(group.array_keys())
+    expected = schema(jacobian=st.get("jacobian", True), audio=st.get("audio", False))
+    n = group["status"].shape[0] if "status" in keys else None
+    P, K = len(attrs["params"]), int(attrs["n_coefs"])
+    for name, a in expected.items():
+        if name not in keys:
+            problems.append(f"array {name!r} missing")
+            continue
+        arr = group[name]
+        dims = tuple(arr.metadata.dimension_names or ())
+        if dims != a.dims:
+            problems.append(f"{name}: dimension names {dims}, expected {a.dims}")
+        if str(arr.dtype) != a.dtype:
+            problems.append(f"{name}: dtype {arr.dtype}, expected {a.dtype}")
+        sizes = shapes(n or 0, P, K, arr.shape[-1] if name == "audio" else None)
+        want = tuple(sizes[d] for d in a.dims)
+        if tuple(arr.shape) != want:
+            problems.append(f"{name}: shape {tuple(arr.shape)}, expected {want}")
+        if n is not None and arr.chunks[0] != group["status"].chunks[0]:
+            problems.append(f"{name}: chunked by {arr.chunks[0]} samples, status by {group['status'].chunks[0]}")
+    if problems:
+        raise ValueError(f"{where} is not a valid pnp store: " + "; ".join(problems))
+
+
+def open_store(path: str | os.PathLike, storage_options: Mapping | None = None, mode: str = "r") -> Store:
+    """Open and validate the store at ``path``: dask arrays + parsed attributes."""
+    import dask.array as da
+
+    path = normalise_path(path)
+    group = open_group(path, mode, storage_options)
+    validate_store(group, path)
+    arrays = {name: da.from_zarr(group[name]) for name in sorted(group.array_keys())}
+    return Store(path=path, group=group, attrs=dict(group.attrs), arrays=arrays)
+
+
+def store_size(path: str, storage_options: Mapping | None = None) -> int:
+    """Bytes used by the store (local: files on disk; URLs: ``fsspec`` ``du``)."""
+    path = normalise_path(path)
+    if is_url(path):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(path, **dict(storage_options or {}))
+        return int(fs.du(root))
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(dirpath, f))
+            except OSError:
+                pass
+    return total
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000.0
+    return f"{n:.1f} TB"  # pragma: no cover
