@@ -16,10 +16,12 @@ derivatives) have ``torch.func.vmap`` batching rules, whereas ``torch.stft`` (an
 there is no centre (reflect) padding to worry about. Everything is differentiable in reverse mode, forward mode (``torch.func.jvp``,
 ``torch.autograd.forward_ad``), under ``torch.func.vmap``, ``jacrev`` and ``jacfwd``.
 
-Magnitude at zero: the magnitude is ``torch.abs`` of the complex STFT, whose derivative is
-``Re(conj(sgn(z)) dz)`` with ``sgn(0) = 0``; a bin that is exactly zero (e.g. an all-zero input)
-therefore gets a zero (sub)gradient instead of NaN, in reverse and forward mode alike. (Only
-second derivatives at an exact zero are unbounded, as for any modulus.)
+Magnitude at zero: the magnitude is :func:`pnp.scattering.jtfs.modulus.modulus` of the complex
+STFT, whose derivative is ``Re(conj(sgn(z)) dz)`` with a safe ``sgn`` that is 0 where ``|z|`` is 0
+(also where ``|z|`` underflows while ``z`` does not, which made ``torch.abs`` return NaN gradients
+on the far tails of Gaussian-windowed chirps in float32); an all-zero input therefore gets a zero
+(sub)gradient instead of NaN, in reverse and forward mode alike. (Only second derivatives at an
+exact zero are unbounded, as for any modulus.)
 
 The MSS *distance* of the paper is the mean over scales of the mean absolute difference between
 linear magnitudes, ``d(x, y) = 1/|W| sum_W mean_{k,t} | |STFT_W x| - |STFT_W y| |`` (one value
@@ -37,6 +39,7 @@ from typing import Any, Sequence
 import torch
 
 from pnp.scattering.base import Representation
+from pnp.scattering.jtfs.modulus import modulus
 
 DEFAULT_WINDOW_SIZES = (32, 64, 128, 256, 512, 1024)
 
@@ -173,7 +176,7 @@ class MultiScaleSpectrogram(Representation):
             index = starts[:, None] + torch.arange(w, device=x.device)  # (T, W)
             frames = x[..., index] * window  # (B, T, W)
             spec = torch.fft.rfft(frames, n=w, dim=-1)  # (B, T, W//2+1) complex
-            out.append(spec.abs().transpose(-1, -2))  # (B, F, T)
+            out.append(modulus(spec).transpose(-1, -2))  # (B, F, T)
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -102,12 +102,13 @@ class FrequencyStage:
     n_paths: int
 
     def crop_rows(self, eps: float) -> "FrequencyStage":
-        """Drop rows of ``W`` whose every weight is below ``eps * max|W|`` (their modulus would
-        be negligible), with the matching columns of ``average``."""
-        if eps <= 0:
-            return self
-        mag = np.abs(self.W).max(axis=1)
-        keep = mag > eps * mag.max()
+        """Drop the rows of ``W`` that no output reads (all-zero column of ``average``: rows that
+        frequential unpadding discards, e.g. with ``F=0``; exact) and, if ``eps > 0``, the rows
+        whose every weight is below ``eps * max|W|`` (negligible modulus)."""
+        keep = np.abs(self.average).max(axis=0) > 0
+        if eps > 0:
+            mag = np.abs(self.W).max(axis=1)
+            keep &= mag > eps * mag.max()
         return FrequencyStage(self.W[keep], self.average[:, keep], self.n_paths)
 
 
