@@ -12,7 +12,7 @@ import importlib
 import sys
 
 #: sub-command modules, in the order ``pnp --help`` lists them
-COMMANDS = ("synth", "precompute", "store")
+COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,52 @@
+"""Differentiable time–frequency analysis experiments of the Mesostructures paper (Vahidi et al.,
+JAES 2023): loss landscapes, gradient fields and sound matching by gradient descent under the
+multi-scale spectrogram (MSS) and joint time–frequency scattering (JTFS).
+
+* :mod:`pnp.matching.problem` — :class:`MatchingProblem` (synth + loss + free parameters),
+  :func:`make_problem`, the JTFS/MSS presets, batched loss + gradient evaluation;
+* :mod:`pnp.matching.landscape` — :func:`compute_landscape` on a log-spaced grid;
+* :mod:`pnp.matching.descent` — the bold-driver rule (:func:`bold_driver`) and initialisations;
+* :mod:`pnp.matching.experiments` — :func:`run_matching`, :func:`chirp_pairs`;
+* :mod:`pnp.matching.plots` — the figures.
+"""
+
+from pnp.matching.descent import INIT_SCHEMES, DescentResult, bold_driver, init_points
+from pnp.matching.experiments import CONVERGED, chirp_pairs, run_matching
+from pnp.matching.landscape import Landscape, compute_landscape, default_target, grid_axes, parse_random_shift
+from pnp.matching.problem import (
+    FAST_DECIMATION,
+    JTFS_PAPER,
+    LOSSES,
+    MSS_PAPER,
+    PRESETS,
+    FeatureLoss,
+    MatchingProblem,
+    decimate,
+    make_loss,
+    make_problem,
+)
+
+__all__ = [
+    "CONVERGED",
+    "DescentResult",
+    "FAST_DECIMATION",
+    "FeatureLoss",
+    "INIT_SCHEMES",
+    "JTFS_PAPER",
+    "LOSSES",
+    "Landscape",
+    "MSS_PAPER",
+    "MatchingProblem",
+    "PRESETS",
+    "bold_driver",
+    "chirp_pairs",
+    "compute_landscape",
+    "decimate",
+    "default_target",
+    "grid_axes",
+    "init_points",
+    "make_loss",
+    "make_problem",
+    "parse_random_shift",
+    "run_matching",
+]
