@@ -14,7 +14,7 @@ from pnp.scattering.jtfs.plan import Plan
 
 #: complex values of the joint scalogram held at once per signal in the frequential stage
 #: (bounds the memory of the second order, and of its Jacobian, independently of the signal length)
-CHUNK_ELEMENTS = 2**20
+CHUNK_ELEMENTS = 2**18
 
 
 def windowed_filter(Z: torch.Tensor, op: dict) -> torch.Tensor:

@@ -27,7 +27,7 @@ import numpy as np
 from pnp.scattering.jtfs.filter_bank import Filter, level
 
 #: default relative threshold below which filter taps are skipped (see module docstring)
-DEFAULT_EPS = 1e-9
+DEFAULT_EPS = 1e-5
 
 
 def fourier_window(h: np.ndarray, L_out: int, eps: float) -> tuple[int, int]:
