@@ -12,12 +12,6 @@ import pnp.synth as ps
 from pnp.jacobian import Parametrization, eigenvalues, features_and_jacobian, metric
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -41,13 +41,6 @@ FIXTURE_DIR = Path(__file__).parent / "fixtures" / "jtfs"
 FIXTURES = sorted(FIXTURE_DIR.glob("*.npz"))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors on a shared 2-core machine: intra-op threads only add overhead. Restored."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def rel_err(a, b) -> float:

@@ -35,13 +35,6 @@ CLI_JTFS = ["--loss-config", "J=6", "Q=[4,1]", "J_fr=2", "Q_fr=1", "T=256", "--d
 CLI_MSS = ["--loss-config", "window_sizes=[32,64,128]"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors on a shared 2-core machine: one intra-op thread (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def tiny(loss: str, dtype=torch.float64):

@@ -56,12 +56,6 @@ N, CHUNKS = 48, 12
 VOLATILE = {"runs", "created", "host", "git_commit"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

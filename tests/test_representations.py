@@ -24,14 +24,6 @@ pytestmark = [
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests use tiny tensors: intra-op threads only add overhead (a lot of it on a
-    busy 2-core machine). Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _rng(seed=0):

@@ -29,16 +29,6 @@ def rel_l2(a, b) -> np.ndarray:
     return np.linalg.norm(a - b, axis=-1) / np.linalg.norm(b, axis=-1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """The derivative checks run many tiny ops, where waking a thread pool costs more than the
-    work on small CI machines; run this module single-threaded and restore the setting after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def ref():
     with np.load(FIXTURE) as d:

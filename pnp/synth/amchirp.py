@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from pnp.synth.base import Synth, positive_float
+from pnp.synth.base import Synth, positive_float, timing
 from pnp.synth.space import Parameter, ParameterSpace
 
 
@@ -107,13 +107,9 @@ class AMChirp(Synth):
         sigma0: float = 0.1,
         shift: int = 0,
     ):
-        sample_rate = positive_float(sample_rate, "sample_rate")
-        self_duration = positive_float(duration, "duration")
-        n_samples = int(round(self_duration * sample_rate))
-        if n_samples < 1:
-            raise ValueError(f"duration * sample_rate must give at least one sample, got {duration!r}")
+        sample_rate, duration_s, n_samples = timing(sample_rate, duration)
         super().__init__(sample_rate, n_samples)
-        self.duration_s = self_duration
+        self.duration_s = duration_s
         self.bw = positive_float(bw, "bw")
         self.sigma0 = positive_float(sigma0, "sigma0")
         self.shift = check_shift(shift)

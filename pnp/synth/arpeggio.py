@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pnp.synth.base import Synth, positive_float
+from pnp.synth.base import Synth, positive_float, timing
 from pnp.synth.space import Parameter, ParameterSpace
 
 
@@ -78,11 +78,7 @@ class Arpeggio(Synth):
         w: float = 2.0,
         sigma0: float = 0.25,
     ):
-        sample_rate = positive_float(sample_rate, "sample_rate")
-        duration_s = positive_float(duration, "duration")
-        n_samples = int(round(duration_s * sample_rate))
-        if n_samples < 1:
-            raise ValueError(f"duration * sample_rate must give at least one sample, got {duration!r}")
+        sample_rate, duration_s, n_samples = timing(sample_rate, duration)
         super().__init__(sample_rate, n_samples)
         self.duration_s = duration_s
         self.f_c = positive_float(f_c, "f_c")

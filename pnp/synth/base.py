@@ -65,6 +65,17 @@ def positive_float(value: Any, what: str, allow_zero: bool = False) -> float:
     return out
 
 
+def timing(sample_rate: Any, duration: Any) -> tuple[float, float, int]:
+    """Validate a sample rate (Hz) and a duration (s): ``(sample_rate, duration, n_samples)``
+    with ``n_samples = round(duration * sample_rate) >= 1``; ``ValueError`` naming the argument."""
+    sample_rate = positive_float(sample_rate, "sample_rate")
+    duration_s = positive_float(duration, "duration")
+    n_samples = int(round(duration_s * sample_rate))
+    if n_samples < 1:
+        raise ValueError(f"duration * sample_rate must give at least one sample, got {duration!r}")
+    return sample_rate, duration_s, n_samples
+
+
 class Synth(nn.Module):
     """Base class: subclasses set ``name``, build ``self.space`` and implement ``render`` and
     ``_config``.
