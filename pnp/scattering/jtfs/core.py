@@ -88,8 +88,8 @@ def scatter(x: torch.Tensor, plan: Plan, ops: dict) -> torch.Tensor:
     for g, op in zip(plan.second, ops["second"]):
         by_res.setdefault(g.k1 + g.k2, []).append(windowed_filter(U1_hat[g.k1], op))
     by_res = {r: torch.cat(v, dim=1) for r, v in by_res.items()}
-    for n2, res in zip(plan.n2_list, ops["n2_res"]):
-        Y2 = by_res[res].index_select(1, ops["n2_pairs"][n2])
+    for n2 in plan.n2_list:
+        Y2 = by_res[plan.n2_res[n2]].index_select(1, ops["n2_pairs"][n2])
 
         lp = ops["lowpass2"].get(n2)
 

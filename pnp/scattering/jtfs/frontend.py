@@ -216,10 +216,6 @@ class TimeFrequencyScattering(Representation):
                 )
 
             pad_index = np.pad(np.arange(p.N), (p.pad_left, p.pad_right), mode="reflect")
-            second_res = {n2: None for n2 in p.n2_list}
-            for g in p.second:
-                for _, n2 in g.pairs:
-                    second_res[n2] = g.k1 + g.k2
             self._ops_cache[key] = dict(
                 pad_index=torch.as_tensor(pad_index, device=device),
                 zeroth=wf(p.zeroth) if p.zeroth is not None else None,
@@ -227,7 +223,6 @@ class TimeFrequencyScattering(Representation):
                 lowpass1={k: wf(op) for k, op in p.lowpass1.items()},
                 stage1=st(p.stage1),
                 second=[wf(g.op) for g in p.second],
-                n2_res=[second_res[n2] for n2 in p.n2_list],
                 n2_pairs={n2: torch.as_tensor(v, device=device) for n2, v in p.n2_pairs.items()},
                 lowpass2={n2: wf(op) for n2, op in p.lowpass2.items()},
                 stage2={n2: st(s) for n2, s in p.stage2.items()},

@@ -24,7 +24,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pnp.scattering.jtfs.filter_bank import Filter, level
+from kymatio.scattering1d.filter_bank import gauss_1d
+
+from pnp.scattering.jtfs.filter_bank import (
+    SIGMA0,
+    Filter,
+    compute_border_indices,
+    compute_padding,
+    compute_temporal_support,
+    frequential_filter_bank,
+    level,
+    time_filter_bank,
+)
 
 #: default relative threshold below which filter taps are skipped (see module docstring)
 DEFAULT_EPS = 1e-5
@@ -143,6 +154,7 @@ class Plan:
     stage1: FrequencyStage
     second: list[SecondOrderGroup]
     n2_list: list[int]
+    n2_res: dict[int, int]  # n2 -> log2 time resolution of its Y2 (k1 + k2 of all its groups)
     n2_pairs: dict[int, np.ndarray]  # n2 -> positions in the concatenated group outputs
     lowpass2: dict[int, WindowedFilter]  # n2 -> time averaging (local) of |Y2_fr|
     stage2: dict[int, FrequencyStage]
@@ -153,9 +165,6 @@ class Plan:
 
 def _padding(N: int, T: float):
     """kymatio 0.4's time padding: ``(N_padded, pad_left, pad_right)``."""
-    from pnp.scattering.jtfs.filter_bank import SIGMA0, compute_padding, compute_temporal_support
-    from kymatio.scattering1d.filter_bank import gauss_1d
-
     phi_f = gauss_1d(N, SIGMA0 / T)
     min_to_pad = 3 * compute_temporal_support(phi_f.reshape(1, -1), criterion_amplitude=1e-3)
     J_max_support = int(np.floor(np.log2(3 * N - 2)))
@@ -239,12 +248,6 @@ def build_plan(
     eps: float = DEFAULT_EPS,
 ) -> Plan:
     """Compile the transform for one configuration (arguments already validated/parsed)."""
-    from pnp.scattering.jtfs.filter_bank import (
-        compute_border_indices,
-        frequential_filter_bank,
-        time_filter_bank,
-    )
-
     s = log2_stride
     N_padded, pad_left, pad_right = _padding(N, T)
     phi, psi1, psi2 = time_filter_bank(N_padded, J, Q, T)
@@ -298,7 +301,7 @@ def build_plan(
                         "different time resolutions); increase T"
                     )
                 groups.setdefault((k1, k2), []).append((n1, n2))
-    second, order_of = [], []
+    second = []
     for (k1, k2), pairs in groups.items():
         L1 = N_padded // 2**k1
         local = {n1: i for i, n1 in enumerate(first_n1[k1])}
@@ -336,9 +339,9 @@ def build_plan(
         if average == "local":
             j2 = res2[n2]
             L2 = N_padded // 2**j2
-            lowpass2[n2] = WindowedFilter.build_shared(level(phi.hat, j2), L2, L2 // 2 ** (s - j2), eps, real=True)
             if s - j2 < 0:
                 raise ValueError(f"T={T} is too small for J={J}: increase T or decrease J")
+            lowpass2[n2] = WindowedFilter.build_shared(level(phi.hat, j2), L2, L2 // 2 ** (s - j2), eps, real=True)
 
     # ---- channel list and meta (in output order)
     def row(order, n1, n2, n_fr):
@@ -385,6 +388,7 @@ def build_plan(
         stage1=stage1,
         second=second,
         n2_list=n2_list,
+        n2_res=res2,
         n2_pairs=n2_pairs,
         lowpass2=lowpass2,
         stage2=stage2,
