@@ -17,10 +17,10 @@ there is no centre (reflect) padding to worry about. Everything is differentiabl
 ``torch.autograd.forward_ad``), under ``torch.func.vmap``, ``jacrev`` and ``jacfwd``.
 
 Magnitude at zero: the magnitude is :func:`pnp.scattering.jtfs.modulus.modulus` of the complex
-STFT, whose derivative is ``Re(conj(sgn(z)) dz)`` with a safe ``sgn`` that is 0 where ``|z|`` is 0
-(also where ``|z|`` underflows while ``z`` does not, which made ``torch.abs`` return NaN gradients
-on the far tails of Gaussian-windowed chirps in float32); an all-zero input therefore gets a zero
-(sub)gradient instead of NaN, in reverse and forward mode alike. (Only second derivatives at an
+STFT, whose derivative is ``Re(conj(sgn(z)) dz)`` with a safe ``sgn`` that is 0 where ``|z|`` is 0;
+an all-zero input therefore gets a zero (sub)gradient instead of NaN, in reverse and forward mode
+alike. (Float32 sounds with subnormal tails can still give NaN gradients through the STFT:
+``pnp.matching`` flushes samples below ~1e-19 to zero before the MSS.) (Only second derivatives at an
 exact zero are unbounded, as for any modulus.)
 
 The MSS *distance* of the paper is the mean over scales of the mean absolute difference between
