@@ -172,6 +172,19 @@ def _require(table: Mapping, key: str, where: str) -> Any:
     return table[key]
 
 
+def _takes_shape(name: str) -> bool:
+    """Whether the representation registered as ``name`` is built for one input length."""
+    import inspect
+
+    import pnp.scattering as sc
+
+    try:
+        cls = sc._load(name)
+    except ValueError:
+        return True  # unknown names are reported by build_representation
+    return "shape" in inspect.signature(cls.__init__).parameters
+
+
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     """Nested dicts → {"a.b.c": leaf}; lists are leaves."""
     if not isinstance(d, dict):
@@ -319,7 +332,13 @@ class DatasetSpec:
         synth = synth or self.build_synth()
         cfg = dict(self._data["representation"]["config"])
         n = synth.n_samples
-        if "shape" in cfg:
+        if not _takes_shape(self._data["representation"]["name"]):
+            if "shape" in cfg:
+                raise ValueError(
+                    f"representation.config.shape: {self._data['representation']['name']!r} takes no shape "
+                    "(it adapts to the input length); leave it out"
+                )
+        elif "shape" in cfg:
             shape = cfg["shape"]
             value = shape[0] if isinstance(shape, list) and len(shape) == 1 else shape
             if value != n:
