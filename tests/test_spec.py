@@ -54,6 +54,14 @@ def test_shipped_specs_sizes_and_splits():
     assert dafx.n_samples == 16**3 and dafx.layout().theta.shape == (4096, 3)
     assert dafx.build_synth().n_samples == 4 * 8192
 
+    # the same grid under time scattering and MSS: identical samples and splits, features only
+    dl = dafx.layout()
+    for other in ("amchirp_dafx_scattering1d", "amchirp_dafx_mss"):
+        o = load_spec(DATA / f"{other}.toml")
+        np.testing.assert_array_equal(o.layout().theta, dl.theta)
+        np.testing.assert_array_equal(o.layout().split, dl.split)
+        assert not o.store["jacobian"] and not dafx.store["jacobian"]
+
     taslp = load_spec(DATA / "amchirp_taslp.toml")
     split = taslp.layout().split
     assert taslp.n_samples == 30**3
@@ -77,6 +85,18 @@ def test_demo_representation_builds():
     demo = load_spec(DATA / "demo.toml")
     rep = demo.build_representation()
     assert rep.config()["log1p_c"] == 1e-3 and rep.N == 4096
+
+
+def test_length_agnostic_representations_get_no_shape():
+    mss = loads_spec(spec_text(representation='name = "mss"\nconfig = { window_sizes = [64, 256] }'))
+    cfg = mss.representation_config()
+    assert "shape" not in cfg and cfg["window_sizes"] == [64, 256]
+    x = mss.build_synth()(np.array([[700.0, 8.0, 1.0]]))
+    K = mss.build_representation().features(x).shape[-1]
+    assert K == mss.build_representation().n_features(x.shape[-1])
+    bad = loads_spec(spec_text(representation='name = "mss"\nconfig = { shape = 512 }'))
+    with pytest.raises(ValueError, match="representation.config.shape: 'mss' takes no shape"):
+        bad.build_representation()
 
 
 def test_normalised_defaults_hash_and_round_trip():
