@@ -1,0 +1,82 @@
+"""Tiny real precompute stores for tests (shared by several test modules).
+
+``from _stores import build_tiny_store`` works under ``python -m pytest`` from the repository
+root: ``tests/`` has no ``__init__.py``, so pytest puts it on ``sys.path`` (rootdir conftest).
+
+The store is computed in-process with the precompute worker functions
+(:func:`pipelines.precompute.prepare_store` + :func:`pipelines._worker.process_chunk`), i.e.
+exactly the code a dask worker runs, without starting a cluster: a few seconds on one core.
+"""
+
+from __future__ import annotations
+
+import os
+
+TINY_SPEC = """
+name = "tiny_amchirp"
+description = "tests: {n} jittered AM chirps, 0.25 s at 2048 Hz, small JTFS"
+[synth]
+name = "amchirp"
+config = {{ sample_rate = 2048.0, duration = 0.25 }}
+[grid]
+kind = "jittered"
+counts = [{counts}]
+seed = {seed}
+[split]
+rule = "random"
+fractions = [0.6, 0.2, 0.2]
+seed = {seed}
+[representation]
+name = "jtfs"
+config = {{ J = 6, Q = [4, 1], J_fr = 2, Q_fr = 1, F = 1, T = "global" }}
+[features]
+compression = "log1p"
+c = 1e-3
+[compute]
+dtype = "float64"
+batch_size = 4
+[store]
+chunk_size = {chunk_size}
+jacobian = {jacobian}
+audio = {audio}
+"""
+
+
+def tiny_spec_text(*, jacobian: bool = True, audio: bool = False, counts=(3, 3, 3), chunk_size: int = 4,
+                   seed: int = 0) -> str:
+    """TOML text of the tiny AM-chirp spec (27 samples by default, 7 chunks of 4, the last of 3)."""
+    counts = tuple(int(c) for c in counts)
+    n = 1
+    for c in counts:
+        n *= c
+    return TINY_SPEC.format(
+        n=n, counts=", ".join(map(str, counts)), seed=seed, chunk_size=chunk_size,
+        jacobian=str(bool(jacobian)).lower(), audio=str(bool(audio)).lower(),
+    )
+
+
+def build_tiny_store(path, *, jacobian: bool = True, audio: bool = False, counts=(3, 3, 3),
+                     chunk_size: int = 4, seed: int = 0) -> str:
+    """Precompute the tiny AM-chirp store at ``path`` and return its absolute path.
+
+    All three chirp parameters are free (``counts`` bins each, jittered grid), split 60/20/20 at
+    random, JTFS ``J=6, Q=(4, 1), J_fr=2, F=1, T='global'`` on N = 512 samples with the log1p
+    compression, computed in float64; ``jacobian`` / ``audio`` are the spec's ``store`` options.
+    An existing store of the same spec at ``path`` is completed (pending chunks) and reused.
+    """
+    from pipelines._worker import build_engine, process_chunk
+    from pipelines.precompute import prepare_store
+    from pnp import store as pstore
+    from pnp.spec import loads_spec
+
+    spec = loads_spec(tiny_spec_text(jacobian=jacobian, audio=audio, counts=counts, chunk_size=chunk_size,
+                                     seed=seed), source="tests/_stores.py")
+    path = pstore.normalise_path(os.fspath(path))
+    group, _ = prepare_store(spec, path, "cpu")
+    todo = pstore.pending_chunks(group)
+    if todo:
+        engine = build_engine(spec, "cpu")
+        for chunk in todo:
+            process_chunk(group, chunk, engine)
+    pstore.consolidate(path)
+    return path
