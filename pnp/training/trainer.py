@@ -1,0 +1,544 @@
+r"""Training an encoder ν̂ = f(x) on a precompute store, with one of four losses.
+
+``Trainer(loss="pnp", epochs=30, ...).fit(store, out)`` (or :func:`train`) trains an
+:class:`~pnp.training.encoder.Encoder` on the store's ``train`` split (audio → ν̂ (B, P) in
+(-1, 1)), validates on its ``val`` split after every epoch and writes everything to the run
+directory ``out``.
+
+Losses (``loss``):
+
+==========  =======================================================================================
+``ploss``   :class:`pnp.loss.ParameterLoss`, ``mean (ν̂ − ν)²`` (the P-loss)
+``pnp``     :class:`pnp.loss.PNPLoss`, ``½ mean_b (ν̂−ν)ᵀ(M_b + λD)(ν̂−ν)`` with the stored metric M
+            (needs a store precomputed with ``store.jacobian = true``); ``damping`` picks D, the
+            λ schedule (``schedule``, ``lam``) sets λ per epoch; validation always uses λ = 0
+``mss``     :class:`pnp.loss.SpectralLoss` with the default multi-scale spectrogram and the store's
+            compression: renders g(θ(ν̂)) at every step (the DDSP baseline)
+``jtfs``    :class:`pnp.loss.SpectralLoss` with the store's own JTFS in the loop; the targets are
+            the stored features Φ g(θ)
+==========  =======================================================================================
+
+Every epoch records (``metrics.csv`` / ``metrics.json``, one row per epoch): ``train_loss`` (mean
+training loss over the epoch's samples, with the epoch's λ), ``val_loss`` (the training loss on the
+validation split, λ = 0), ``val_ploss`` (the P-loss on the validation split, for every loss),
+``val_pnp`` (the PNP loss with λ = 0 on the validation split, when the store has a metric),
+``lam`` (λ used in the epoch), ``action`` (what the schedule did with ``val_loss``: ``constant``,
+``decay``, ``accelerate``, ``brake``), ``lr``, ``seconds`` and ``samples_per_s``.
+
+Schedules (``schedule``): ``constant`` (λ = ``lam``, default 0), ``decay`` (λ halves every epoch
+from ``lam``, default 1) and ``lm`` (:class:`pnp.loss.LevenbergMarquardt` from ``lam``, default 1:
+a validation improvement divides λ by 2, a non-improvement multiplies it by 10, up to
+``max(1e4, 1e4 · lam)``, **and restores the best weights and optimizer state**, logged as a brake).  λ only enters the ``pnp`` loss; with the
+other losses ``lm`` still restores the best weights on a brake.
+
+Run directory::
+
+    config.json       the run's configuration (below)
+    checkpoint.pt     after every epoch: model, optimizer, schedule, epoch, RNG state, config, history
+    best.pt           the weights of the epoch with the lowest val_loss (+ config, epoch)
+    metrics.csv/json  one row per epoch
+    loss_curves.png   training / validation curves
+
+A non-empty directory is refused (``ValueError``) — unless it holds only the ``config.json`` of a
+run stopped before its first checkpoint, which starts again; ``resume=True`` continues
+from ``checkpoint.pt`` and refuses a checkpoint whose configuration differs (naming the fields),
+except for ``epochs`` (train further), ``num_workers``, ``device`` and ``progress``.  Training is
+deterministic given ``seed`` (model initialisation, batch order per epoch): a run resumed after
+``k`` epochs gives the same weights as an uninterrupted one (bit-identical on CPU with the same
+number of torch threads).  Files are written to a temporary name and renamed, so an interrupted
+run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import numbers
+import os
+import sys
+import time
+from typing import Any, Mapping
+
+import torch
+
+LOSSES = ("ploss", "pnp", "mss", "jtfs")
+SCHEDULE_NAMES = ("constant", "decay", "lm")
+DAMPING_NAMES = ("identity", "diag", "mean")
+DEVICES = ("cpu", "cuda", "auto")
+#: configuration keys that may change when resuming (they do not change the numbers on CPU)
+RESUMABLE = ("epochs", "num_workers", "device", "progress")
+#: metrics columns, in order
+COLUMNS = ("epoch", "train_loss", "val_loss", "val_ploss", "val_pnp", "lam", "action", "lr", "seconds",
+           "samples_per_s")
+CHECKPOINT, BEST, CONFIG, METRICS_CSV, METRICS_JSON, PLOT = (
+    "checkpoint.pt", "best.pt", "config.json", "metrics.csv", "metrics.json", "loss_curves.png")
+#: files a run directory may hold (anything else makes a non-empty directory "not a run")
+RUN_FILES = (CHECKPOINT, BEST, CONFIG, METRICS_CSV, METRICS_JSON, PLOT)
+
+
+# ------------------------------------------------------------------------------ helpers
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _int(value: Any, name: str, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+    return int(value)
+
+
+def _float(value: Any, name: str, lo: float, lo_open: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or (v <= lo if lo_open else v < lo):
+        raise ValueError(f"{name} must be a finite number {'>' if lo_open else '>='} {lo:g}, got {value!r}")
+    return v
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"cpu"``, ``"cuda"`` (``ValueError`` when unavailable) or ``"auto"`` (CUDA if available)."""
+    _choice(device, "device", DEVICES)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but torch sees no CUDA device; use device='cpu' or 'auto'")
+    return torch.device(device)
+
+
+def atomic_write(path: str, write) -> None:
+    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` (no half-written files)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path: str, data: Any) -> None:
+    def w(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+
+    atomic_write(path, w)
+
+
+def write_csv(path: str, rows: list[Mapping[str, Any]], columns: tuple[str, ...]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+
+    def w(tmp):
+        with open(tmp, "w") as f:
+            f.write(buf.getvalue())
+
+    atomic_write(path, w)
+
+
+def save_torch(path: str, obj: Any) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_torch(path: str, map_location: Any = "cpu") -> Any:
+    """Load a checkpoint written by this module (plain tensors / containers only: ``weights_only``)."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no {os.path.basename(path)} in {os.path.dirname(path) or '.'}") from None
+    except Exception as err:  # noqa: BLE001 - corrupt / foreign file
+        raise ValueError(f"{path} is not a readable pnp checkpoint ({type(err).__name__}: {err})") from None
+
+
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], ignore: tuple[str, ...] = RESUMABLE) -> list[str]:
+    """``"key (checkpoint: X, now: Y)"`` for every differing key (``ignore``d keys skipped)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key in ignore:
+            continue
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
+            out.append(f"{key} (checkpoint: {json.dumps(a)}, now: {json.dumps(b)})")
+    return out
+
+
+def _store_keys(path: str) -> set[str]:
+    from pnp.store import open_store
+
+    return set(open_store(path).group.array_keys())
+
+
+# ------------------------------------------------------------------------------ losses
+class Objective:
+    """The training loss of a run and its validation counterparts, on batches (dicts of tensors).
+
+    ``train(nu_hat, batch, lam)`` → scalar (with grad), ``val(nu_hat, batch)`` → dict of scalars
+    (``val_loss`` with λ = 0, ``val_ploss``, ``val_pnp`` when ``dataset`` has the metric).
+    ``dataset`` is a :class:`pnp.data.StoreDataset` of the store (its spec builds the spectral
+    losses); ``mean_metric`` (P, P) is the damping matrix of ``damping="mean"``.
+    """
+
+    def __init__(self, loss: str, dataset, damping: str = "identity", mean_metric: Any = None):
+        from pnp.loss import ParameterLoss, PNPLoss, SpectralLoss
+
+        self.loss = loss
+        self.ploss = ParameterLoss()
+        self.pnp = None
+        if loss == "pnp":
+            self.pnp = PNPLoss(damping=damping, mean_metric=mean_metric if damping == "mean" else None)
+        elif "metric" in dataset.fields:  # validation only (λ = 0): the damping does not matter
+            self.pnp = PNPLoss()
+        self.spectral = None
+        if loss == "mss":
+            self.spectral = SpectralLoss.from_store(dataset, representation="mss")
+        elif loss == "jtfs":
+            self.spectral = SpectralLoss.from_store(dataset, representation="jtfs")
+
+    def to(self, device: torch.device) -> "Objective":
+        for m in (self.ploss, self.pnp, self.spectral):
+            if m is not None:
+                m.to(device)
+        return self
+
+    def train(self, nu_hat: torch.Tensor, batch: Mapping[str, torch.Tensor], lam: float) -> torch.Tensor:
+        nu = batch["nu"]
+        if self.loss == "ploss":
+            return self.ploss(nu_hat, nu)
+        if self.loss == "pnp":
+            return self.pnp(nu_hat, nu, batch["metric"], lam=lam)
+        if self.loss == "jtfs":
+            return self.spectral(nu_hat, target=batch["features"])
+        return self.spectral(nu_hat, nu=nu)
+
+    @torch.no_grad()
+    def val(self, nu_hat: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = {"val_loss": self.train(nu_hat, batch, 0.0), "val_ploss": self.ploss(nu_hat, batch["nu"])}
+        if self.pnp is not None:
+            out["val_pnp"] = self.pnp(nu_hat, batch["nu"], batch["metric"], lam=0.0)
+        return out
+
+
+def make_schedule(name: str, lam: float):
+    """The λ schedule of a run: constant, decay (×0.5 per epoch) or Levenberg–Marquardt."""
+    from pnp.loss import ConstantDamping, DecayDamping, LevenbergMarquardt
+
+    if name == "constant":
+        return ConstantDamping(lam)
+    if name == "decay":
+        return DecayDamping(lam, factor=0.5, every=1)
+    return LevenbergMarquardt(lam=lam, ceiling=max(1e4, 1e4 * lam))
+
+
+def _batch_to(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+# ------------------------------------------------------------------------------ trainer
+class Trainer:
+    """Train an :class:`~pnp.training.encoder.Encoder` on a store (see the module docs).
+
+    Parameters
+    ----------
+    loss : {"ploss", "pnp", "mss", "jtfs"}
+    epochs : int >= 1
+        Total number of epochs (a resumed run trains up to this many).
+    batch_size : int >= 1
+    lr : float > 0
+        Adam learning rate.
+    damping : {"identity", "diag", "mean"} or None
+        The PNP damping matrix D (``loss="pnp"`` only; default ``"identity"``).
+    lam : float >= 0 or None
+        Initial λ (``loss="pnp"`` only); default 0 for ``constant``, 1 for ``decay`` / ``lm``.
+    schedule : {"constant", "decay", "lm"}
+    seed : int >= 0
+        Seeds the weights and the batch order.
+    num_workers : int >= 0
+        DataLoader worker processes.
+    device : {"cpu", "cuda", "auto"}
+    progress : bool
+        tqdm bar per epoch (rate, ETA, running loss) and one summary line per epoch.
+    encoder : dict, optional
+        Extra keyword arguments of :class:`~pnp.training.encoder.Encoder` (``J``, ``Q``, ``hop``,
+        ``channels``, ``hidden``, ``log1p_c``).
+
+    After :meth:`fit`: ``model_`` (the final encoder), ``history_`` (metrics rows),
+    ``best_epoch_``, ``best_val_loss_``, ``run_dir_``, ``config_``.
+    """
+
+    def __init__(self, loss: str = "pnp", epochs: int = 30, batch_size: int = 32, lr: float = 1e-3,
+                 damping: str | None = None, lam: float | None = None, schedule: str = "constant", seed: int = 0,
+                 num_workers: int = 0, device: str = "cpu", progress: bool = True,
+                 encoder: Mapping[str, Any] | None = None):
+        self.loss = _choice(loss, "loss", LOSSES)
+        self.epochs = _int(epochs, "epochs", 1)
+        self.batch_size = _int(batch_size, "batch_size", 1)
+        self.lr = _float(lr, "lr", 0.0, lo_open=True)
+        if damping is not None:
+            _choice(damping, "damping", DAMPING_NAMES)
+            if loss != "pnp" and damping != "identity":
+                raise ValueError(f"damping applies to loss='pnp' only, not {loss!r}")
+        self.damping = damping or "identity"
+        self.schedule = _choice(schedule, "schedule", SCHEDULE_NAMES)
+        if lam is not None:
+            lam = _float(lam, "lam", 0.0, lo_open=False)
+            if loss != "pnp" and lam != 0:
+                raise ValueError(f"lam (the PNP damping) applies to loss='pnp' only, not {loss!r}")
+        self.lam = (0.0 if schedule == "constant" else 1.0) if lam is None else lam
+        if schedule == "lm" and self.lam == 0 and loss == "pnp":
+            raise ValueError("schedule='lm' multiplies lam, so lam must be > 0 (e.g. 1.0), got 0")
+        self.seed = _int(seed, "seed", 0)
+        self.num_workers = _int(num_workers, "num_workers", 0)
+        self.device = _choice(device, "device", DEVICES)
+        if not isinstance(progress, bool):
+            raise ValueError(f"progress must be True or False, got {progress!r}")
+        self.progress = progress
+        if encoder is not None and not isinstance(encoder, Mapping):
+            raise ValueError(f"encoder must be a dict of Encoder keyword arguments, got {type(encoder).__name__}")
+        self.encoder = dict(encoder or {})
+        bad = set(self.encoder) - {"J", "Q", "hop", "channels", "hidden", "log1p_c"}
+        if bad:
+            raise ValueError(f"encoder: unknown option(s) {sorted(bad)}; allowed: J, Q, hop, channels, hidden, log1p_c")
+
+    # ---------------------------------------------------------------- set-up
+    def _datasets(self, store: str):
+        from pnp.data import StoreDataset
+
+        keys = _store_keys(store)
+        has_metric = "metric" in keys
+        if self.loss == "pnp" and not has_metric:
+            raise ValueError(
+                f"loss='pnp' needs the metric M = JᵀJ, but the store {store} has none (features only); "
+                "precompute it with store.jacobian = true in its spec"
+            )
+        fields = ["nu"] + (["metric"] if has_metric else []) + (["features"] if self.loss == "jtfs" else [])
+        train_fields = ["nu"] + (["metric"] if self.loss == "pnp" else []) + (["features"] if self.loss == "jtfs" else [])
+        train_ds = StoreDataset(store, split="train", fields=train_fields, input="audio")
+        val_ds = StoreDataset(store, split="val", fields=fields, input="audio")
+        return train_ds, val_ds
+
+    def config(self, store: str, train_ds, encoder_config: Mapping[str, Any]) -> dict[str, Any]:
+        """The run's configuration (``config.json``; compared on resume)."""
+        return {
+            "store": store,
+            "store_spec_hash": train_ds.attrs.get("spec_hash"),
+            "store_name": train_ds.attrs.get("name"),
+            "params": list(train_ds.params),
+            "loss": self.loss,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "optimizer": "adam",
+            "damping": self.damping,
+            "lam": self.lam,
+            "schedule": self.schedule,
+            "seed": self.seed,
+            "num_workers": self.num_workers,
+            "device": self.device,
+            "progress": self.progress,
+            "encoder": dict(encoder_config),
+            "n_train": len(train_ds),
+        }
+
+    @staticmethod
+    def _check_run_dir(out: str, resume: bool) -> None:
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise ValueError(f"out = {out} exists and is not a directory")
+        entries = sorted(os.listdir(out)) if os.path.isdir(out) else []
+        if resume:
+            if CHECKPOINT not in entries:
+                raise ValueError(f"cannot resume: no {CHECKPOINT} in {out} (start the run without --resume)")
+            return
+        if entries == [CONFIG]:  # a run stopped before its first checkpoint: start it again
+            return
+        if entries:
+            if CONFIG in entries or CHECKPOINT in entries:
+                raise ValueError(f"out = {out} already holds a training run; pass --resume to continue it, "
+                                 "or choose another (empty or new) directory")
+            shown = ", ".join(entries[:3]) + (", …" if len(entries) > 3 else "")
+            raise ValueError(f"out = {out} is not empty ({shown}) and holds no training run; choose an empty "
+                             "or new directory")
+
+    # ---------------------------------------------------------------- training
+    def fit(self, store: str | os.PathLike, out: str | os.PathLike, resume: bool = False) -> "Trainer":
+        """Train on ``store``'s train split, validating on its val split; write the run to ``out``."""
+        from tqdm.auto import tqdm
+
+        from pnp.data import make_loader
+        from pnp.store import normalise_path
+        from pnp.training.encoder import Encoder
+        from pnp.training.plots import plot_loss_curves
+
+        if not isinstance(resume, bool):
+            raise ValueError(f"resume must be True or False, got {resume!r}")
+        if not isinstance(store, (str, os.PathLike)) or not os.fspath(store):
+            raise ValueError(f"store must be a store path, got {store!r}")
+        if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
+            raise ValueError(f"out must be a directory path, got {out!r}")
+        store = normalise_path(store)
+        out = os.path.abspath(os.fspath(out))
+        self._check_run_dir(out, resume)
+        device = resolve_device(self.device)
+        train_ds, val_ds = self._datasets(store)
+
+        torch.manual_seed(self.seed)
+        model = Encoder.from_store(train_ds, **self.encoder)
+        config = self.config(store, train_ds, model.config())
+        model.to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+        schedule = make_schedule(self.schedule, self.lam)
+        history: list[dict[str, Any]] = []
+        best_val, best_epoch, start = math.inf, None, 0
+        if resume:
+            ck = load_torch(os.path.join(out, CHECKPOINT))
+            diff = config_diff(ck.get("config", {}), config)
+            if diff:
+                raise ValueError(f"cannot resume {out}: the configuration differs from its checkpoint: " + "; ".join(diff))
+            model.load_state_dict(ck["model"])
+            optimizer.load_state_dict(ck["optimizer"])
+            schedule.load_state_dict(ck["schedule"])
+            history = list(ck["history"])
+            best_val = math.inf if ck["best_val_loss"] is None else float(ck["best_val_loss"])
+            best_epoch = ck["best_epoch"]
+            start = int(ck["epoch"])
+            torch.set_rng_state(ck["rng"]["torch"])
+            if device.type == "cuda" and ck["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state(ck["rng"]["cuda"])
+        os.makedirs(out, exist_ok=True)
+        write_json(os.path.join(out, CONFIG), config)
+
+        mean_metric = train_ds.mean_metric() if self.loss == "pnp" and self.damping == "mean" else None
+        objective = Objective(self.loss, val_ds, self.damping, mean_metric).to(device)
+        loader = make_loader(train_ds, self.batch_size, shuffle=True, num_workers=self.num_workers, seed=self.seed,
+                             persistent_workers=self.num_workers > 0)
+        val_loader = make_loader(val_ds, self.batch_size, shuffle=False, num_workers=0)
+        log = (lambda msg: tqdm.write(msg, file=sys.stderr)) if self.progress else (lambda msg: None)
+        if start >= self.epochs:
+            log(f"{out}: {start} epochs already done (epochs = {self.epochs}); nothing to train")
+
+        for epoch in range(start, self.epochs):
+            t0 = time.perf_counter()
+            loader.sampler.set_epoch(epoch)
+            model.train()
+            lam = float(schedule.lam)
+            total = torch.zeros((), dtype=torch.float64)
+            seen = 0
+            bar = tqdm(loader, desc=f"{self.loss} epoch {epoch + 1}/{self.epochs}", unit="batch",
+                       disable=not self.progress, leave=False, dynamic_ncols=True)
+            for batch in bar:
+                batch = _batch_to(batch, device)
+                nu_hat = model(batch["audio"])
+                loss = objective.train(nu_hat, batch, lam)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                b = int(batch["nu"].shape[0])
+                total += loss.detach().double().cpu() * b
+                seen += b
+                bar.set_postfix(loss=f"{float(total) / seen:.4g}", refresh=False)
+            bar.close()
+            train_loss = float(total) / max(seen, 1)
+            val = self.validate(model, objective, val_loader, device)
+            action = schedule.step(val["val_loss"], model=model, optimizer=optimizer)
+            seconds = time.perf_counter() - t0
+            row = {"epoch": epoch + 1, "train_loss": train_loss, **val, "lam": lam, "action": action,
+                   "lr": float(optimizer.param_groups[0]["lr"]), "seconds": seconds,
+                   "samples_per_s": seen / seconds if seconds > 0 else None}
+            row.setdefault("val_pnp", None)
+            history.append(row)
+            improved = math.isfinite(val["val_loss"]) and val["val_loss"] < best_val
+            if improved:
+                best_val, best_epoch = val["val_loss"], epoch + 1
+                save_torch(os.path.join(out, BEST), {"model": model.state_dict(), "config": config,
+                                                     "epoch": epoch + 1, "val_loss": best_val})
+            log(self._summary(row, best_epoch))
+            if action == "brake":
+                log(f"  Levenberg–Marquardt brake: val_loss {val['val_loss']:.4g} did not improve on "
+                    f"{schedule.best_loss if schedule.best_loss is not None else float('nan'):.4g}; best weights "
+                    f"restored, lambda -> {schedule.lam:.4g}")
+            write_csv(os.path.join(out, METRICS_CSV), history, COLUMNS)
+            write_json(os.path.join(out, METRICS_JSON), {"config": config, "best_epoch": best_epoch,
+                                                         "best_val_loss": best_val if best_epoch else None,
+                                                         "epochs": history})
+            plot_loss_curves(history, os.path.join(out, PLOT), title=f"{config['store_name']}: {self.loss}")
+            rng = {"torch": torch.get_rng_state(),
+                   "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
+            save_torch(os.path.join(out, CHECKPOINT), {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "epoch": epoch + 1, "rng": rng, "config": config,
+                "history": history, "best_val_loss": best_val if best_epoch else None, "best_epoch": best_epoch,
+            })
+
+        self.model_ = model
+        self.history_ = history
+        self.best_epoch_ = best_epoch
+        self.best_val_loss_ = best_val if best_epoch else None
+        self.run_dir_ = out
+        self.config_ = config
+        return self
+
+    @staticmethod
+    @torch.no_grad()
+    def validate(model, objective: Objective, loader, device: torch.device) -> dict[str, float]:
+        """Mean validation metrics over ``loader`` (sample-weighted), the model in eval mode."""
+        was_training = model.training
+        model.eval()
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in loader:
+            batch = _batch_to(batch, device)
+            nu_hat = model(batch["audio"])
+            b = int(batch["nu"].shape[0])
+            for k, v in objective.val(nu_hat, batch).items():
+                sums[k] = sums.get(k, 0.0) + float(v) * b
+            n += b
+        model.train(was_training)
+        return {k: v / n for k, v in sums.items()}
+
+    def _summary(self, row: Mapping[str, Any], best_epoch: int | None) -> str:
+        parts = [f"epoch {row['epoch']}/{self.epochs}", f"train {row['train_loss']:.4g}", f"val {row['val_loss']:.4g}",
+                 f"val P-loss {row['val_ploss']:.4g}"]
+        if row.get("val_pnp") is not None and self.loss != "pnp":
+            parts.append(f"val PNP {row['val_pnp']:.4g}")
+        if self.loss == "pnp":
+            parts.append(f"lambda {row['lam']:.3g}")
+        parts += [row["action"], f"{row['seconds']:.1f} s", f"best epoch {best_epoch}"]
+        return " | ".join(parts)
+
+
+def train(store: str | os.PathLike, loss: str = "pnp", out: str | os.PathLike | None = None, epochs: int = 30,
+          batch_size: int = 32, lr: float = 1e-3, damping: str | None = None, lam: float | None = None,
+          schedule: str = "constant", seed: int = 0, resume: bool = False, num_workers: int = 0,
+          device: str = "cpu", progress: bool = True, encoder: Mapping[str, Any] | None = None) -> Trainer:
+    """Train an encoder on ``store`` and write the run to ``out``; returns the fitted
+    :class:`Trainer` (``model_``, ``history_``, ``best_epoch_``, …).  See the module docs."""
+    if out is None:
+        raise ValueError("out (the run directory) is required")
+    trainer = Trainer(loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, damping=damping, lam=lam,
+                      schedule=schedule, seed=seed, num_workers=num_workers, device=device, progress=progress,
+                      encoder=encoder)
+    return trainer.fit(store, out, resume=resume)
+
+
+def load_encoder(path: str | os.PathLike, map_location: Any = "cpu"):
+    """The encoder of a ``best.pt`` / ``checkpoint.pt`` (eval mode) and the run's config."""
+    from pnp.training.encoder import Encoder
+
+    ck = load_torch(os.fspath(path), map_location=map_location)
+    if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
+        raise ValueError(f"{path} is not a pnp training checkpoint (no model / config)")
+    model = Encoder(**ck["config"]["encoder"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, ck["config"], ck
+
+
+__all__ = ["LOSSES", "SCHEDULE_NAMES", "DAMPING_NAMES", "Trainer", "train", "load_encoder", "Objective",
+           "config_diff", "resolve_device"]
