@@ -104,11 +104,12 @@ def main(argv=None) -> int:
             km = kymatio_reference(config, fmt, x)
             ref, t_ky = km["S"], float(km["seconds"])
             ours = TimeFrequencyScattering(**config, format=fmt)
-            errs = []
+            errs, t_pnp = [], float("nan")
             for dtype in (torch.float64, torch.float32):
                 t0 = time.perf_counter()
                 S = ours(torch.as_tensor(x, dtype=dtype)).double().numpy()
-                t_pnp = time.perf_counter() - t0 if dtype == torch.float64 else t_pnp
+                if dtype == torch.float64:
+                    t_pnp = time.perf_counter() - t0
                 errs.append(np.linalg.norm(S - ref) / np.linalg.norm(ref) if S.shape == ref.shape else np.inf)
             pm = ours.meta()
             if fmt == "time":

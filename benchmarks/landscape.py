@@ -30,7 +30,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from pnp.matching import compute_landscape, default_target, make_loss, make_problem
+    from pnp.matching import compute_landscape, default_target, make_problem
     from pnp.matching.landscape import grid_axes
 
     problem = make_problem(args.synth, args.loss, preset=args.preset)

@@ -531,7 +531,6 @@ def verify(
 
     # layout: theta / nu / bin / split as the spec defines them
     layout = spec.layout()
-    param = spec.parametrization()
     checks = {
         "theta": np.array_equal(np.asarray(st.group["theta"][:]), layout.theta),
         "nu": np.array_equal(np.asarray(st.group["nu"][:]), layout.nu.astype(np.float32)),

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 #: sub-command modules, in the order ``pnp --help`` lists them
-COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs")
+COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs", "train", "evaluate", "knn", "embed")
 
 
 def build_parser() -> argparse.ArgumentParser:
