@@ -1,7 +1,7 @@
-"""The ``pnp`` command.
+"""pnp: differentiable time-frequency analysis and perceptual-neural-physical sound matching.
 
-Each sub-command lives in its own module exposing ``add_parser(subparsers)`` (which registers
-the parser and sets ``func``) . ``main`` turns every ``ValueError`` into a one-line message
+The ``pnp`` command: each sub-command lives in its own module exposing ``add_parser(subparsers)`` (which registers
+the parser and sets ``func``). ``main`` turns every ``ValueError`` into a one-line message
 and a non-zero exit code, never a traceback.
 """
 
