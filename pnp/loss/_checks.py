@@ -3,6 +3,7 @@ work under ``torch.func`` transforms)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -30,3 +31,23 @@ def is_transformed(x: torch.Tensor) -> bool:
     from pnp.synth.base import _is_transformed
 
     return _is_transformed(x)
+
+
+def number(value: Any, what: str, lo: float | None = None, hi: float | None = None,
+           lo_open: bool = False) -> float:
+    """``float(value)`` if it is a finite real number within [lo, hi] (``lo_open``: > lo); bools
+    and non-numbers are refused too, each with a ``ValueError`` naming ``what`` and the range."""
+    lo_s = "" if lo is None else (f"> {lo:g}" if lo_open else f">= {lo:g}")
+    hi_s = "" if hi is None else f"<= {hi:g}"
+    rng = " and ".join(s for s in (lo_s, hi_s) if s)
+    message = f"{what} must be a finite number{' ' + rng if rng else ''}, got {value!r}"
+    if isinstance(value, bool):
+        raise ValueError(message)
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if not math.isfinite(out) or (lo is not None and (out <= lo if lo_open else out < lo)) or (
+            hi is not None and out > hi):
+        raise ValueError(message)
+    return out

@@ -25,13 +25,12 @@ symmetrised here — an asymmetric M gives the quadratic form of its symmetric p
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from pnp.loss._checks import check_pair, is_transformed
+from pnp.loss._checks import check_pair, is_transformed, number
 
 DAMPINGS = ("identity", "diag", "mean")
 
@@ -45,15 +44,7 @@ def check_lam(lam: Any) -> Any:
         if not is_transformed(lam) and not bool(torch.isfinite(lam) & (lam >= 0)):
             raise ValueError(f"lam must be a finite number >= 0, got {float(lam)!r}")
         return lam
-    if isinstance(lam, bool):
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
-    try:
-        value = float(lam)
-    except (TypeError, ValueError):
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
-    return value
+    return number(lam, "lam", lo=0.0)
 
 
 class PNPLoss(nn.Module):

@@ -19,26 +19,10 @@ import copy
 import math
 from typing import Any
 
-#: schedule names (``pnp train --damping-schedule``) → classes, filled below
+from pnp.loss._checks import number
+
+#: schedule names (``pnp train --schedule``) → classes, filled below
 SCHEDULES: dict[str, type] = {}
-
-
-def _number(value: Any, what: str, lo: float | None = None, hi: float | None = None,
-            lo_open: bool = False) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{what} must be a number, got {value!r}")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {value!r}") from None
-    bad = not math.isfinite(out) or (lo is not None and (out <= lo if lo_open else out < lo)) or (
-        hi is not None and out > hi)
-    if bad:
-        lo_s = "" if lo is None else (f"> {lo:g}" if lo_open else f">= {lo:g}")
-        hi_s = "" if hi is None else f"<= {hi:g}"
-        rng = " and ".join(s for s in (lo_s, hi_s) if s)
-        raise ValueError(f"{what} must be a finite number{' ' + rng if rng else ''}, got {value!r}")
-    return out
 
 
 def _loss_value(val_loss: Any) -> float:
@@ -74,7 +58,7 @@ class _Schedule:
         if not isinstance(state, dict) or state.get("name") != self.name:
             got = state.get("name") if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"state is not a {type(self).__name__} state (name {got!r}, expected {self.name!r})")
-        self.lam = _number(state["lam"], "lam", lo=0.0)
+        self.lam = number(state["lam"], "lam", lo=0.0)
         self.n_steps = int(state["n_steps"])
 
 
@@ -84,7 +68,7 @@ class ConstantDamping(_Schedule):
     name = "constant"
 
     def __init__(self, lam: float = 0.0):
-        super().__init__(_number(lam, "lam", lo=0.0))
+        super().__init__(number(lam, "lam", lo=0.0))
 
     def step(self, val_loss: Any = None, model: Any = None, optimizer: Any = None) -> str:
         self.n_steps += 1
@@ -100,9 +84,9 @@ class DecayDamping(_Schedule):
     name = "decay"
 
     def __init__(self, lam: float = 1.0, factor: float = 0.5, every: int = 1, minimum: float = 0.0):
-        self.minimum = _number(minimum, "minimum", lo=0.0)
-        super().__init__(_number(lam, "lam", lo=self.minimum))
-        self.factor = _number(factor, "factor", lo=0.0, hi=1.0, lo_open=True)
+        self.minimum = number(minimum, "minimum", lo=0.0)
+        super().__init__(number(lam, "lam", lo=self.minimum))
+        self.factor = number(factor, "factor", lo=0.0, hi=1.0, lo_open=True)
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be an integer >= 1, got {every!r}")
         self.every = every
@@ -135,10 +119,10 @@ class LevenbergMarquardt(_Schedule):
     name = "lm"
 
     def __init__(self, lam: float = 1.0, accelerator: float = 0.5, brake: float = 10.0, ceiling: float = 1e4):
-        self.ceiling = _number(ceiling, "ceiling", lo=0.0)
-        super().__init__(_number(lam, "lam", lo=0.0, hi=self.ceiling))
-        self.accelerator = _number(accelerator, "accelerator", lo=0.0, hi=1.0, lo_open=True)
-        self.brake = _number(brake, "brake", lo=1.0)
+        self.ceiling = number(ceiling, "ceiling", lo=0.0)
+        super().__init__(number(lam, "lam", lo=0.0, hi=self.ceiling))
+        self.accelerator = number(accelerator, "accelerator", lo=0.0, hi=1.0, lo_open=True)
+        self.brake = number(brake, "brake", lo=1.0)
         self.best_loss: float | None = None
         self.best_state: dict[str, Any] | None = None
 
