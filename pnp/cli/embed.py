@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pnp.cli.knn import add_shared_options
+
 HELP = "manifold embedding (Isomap / PCA / UMAP) of a store's features and its quality"
 
 
@@ -39,13 +41,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--trust-samples", type=int, default=4096, metavar="N",
                    help="trustworthiness on at most N random samples (default 4096; memory about N^2 x 32 bytes)")
     p.add_argument("--trust-neighbors", type=int, default=5, help="neighbours of the trustworthiness (default 5)")
-    p.add_argument("--compare", nargs="+", default=[], metavar="OTHER_STORE",
-                   help="other stores of the same grid, embedded side by side")
-    p.add_argument("--block-size", type=int, default=None, metavar="N", help="rows per distance tile / block")
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads (default 1: on a shared machine more threads spin-wait and run slower)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
+    add_shared_options(p, compare="embedded side by side", block_size="rows per distance tile / block")
     p.set_defaults(func=run)
     return p
 

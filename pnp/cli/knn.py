@@ -31,16 +31,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=5, help="neighbours per query (default 5)")
     p.add_argument("--space", default="features", help="features (default) or metric (needs stored Jacobians)")
     p.add_argument("--split", default="test", help="queries: test (default), val or train (leave-one-out)")
+    add_shared_options(p, compare="evaluated side by side",
+                       block_size="rows per distance tile (default: 32 MiB of float64 rows, 16..1024)")
+    p.set_defaults(func=run)
+    return p
+
+
+def add_shared_options(p: argparse.ArgumentParser, compare: str, block_size: str) -> None:
+    """The options ``pnp knn`` and ``pnp embed`` share: --compare, --block-size, --threads,
+    --quiet, --out (``compare``: how the other stores are treated; ``block_size``: its help)."""
     p.add_argument("--compare", nargs="+", default=[], metavar="OTHER_STORE",
-                   help="other stores of the same grid, evaluated side by side")
-    p.add_argument("--block-size", type=int, default=None, metavar="N",
-                   help="rows per distance tile (default: 32 MiB of float64 rows, 16..1024)")
+                   help=f"other stores of the same grid, {compare}")
+    p.add_argument("--block-size", type=int, default=None, metavar="N", help=block_size)
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS threads (default 1: on a shared machine more threads spin-wait and run slower)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:
