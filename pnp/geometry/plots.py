@@ -9,29 +9,16 @@
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from pnp.figures import pyplot as _plt
+from pnp.figures import save_figure
 
 
 def _save(fig, path: str) -> None:
-    """Write the figure atomically (a temporary file renamed), then close it."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    root, ext = os.path.splitext(path)
-    tmp = f"{root}.tmp{ext}"
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-    _plt().close(fig)
+    save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
 def plot_log2_ratios(ratios: Sequence[np.ndarray], labels: Sequence[str], names: Sequence[str], path: str,

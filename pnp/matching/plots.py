@@ -6,19 +6,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pnp.figures import pyplot as _plt
+
 from pnp.matching.landscape import Landscape
 
 LABELS = {"f_m": "$f_m$ (Hz)", "gamma": r"$\gamma$ (oct/s)"}
 NICE = {"f_m": [4, 6, 8, 12, 16], "gamma": [0.5, 1, 2, 4]}
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _nu_ticks(values: Sequence[float], axis: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -7,21 +7,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from pnp.figures import pyplot as _plt
+from pnp.figures import save_figure
 
 
 def _save(fig, path: str) -> None:
-    """Save ``fig`` to ``path`` through a temporary file (never a half-written PNG)."""
-    from pnp.training.trainer import atomic_write
-
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    save_figure(fig, path, dpi=120, format="png")
 
 
 def _column(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
@@ -69,7 +60,6 @@ def plot_loss_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike,
         fig.suptitle(title)
     fig.tight_layout()
     _save(fig, os.fspath(path))
-    plt.close(fig)
 
 
 def plot_predictions(nu: np.ndarray, nu_hat: np.ndarray, names: Sequence[str], path: str | os.PathLike,
@@ -92,4 +82,3 @@ def plot_predictions(nu: np.ndarray, nu_hat: np.ndarray, names: Sequence[str], p
         fig.suptitle(title)
     fig.tight_layout()
     _save(fig, os.fspath(path))
-    plt.close(fig)
