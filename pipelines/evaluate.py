@@ -21,13 +21,13 @@ With several stores, only the samples done in every store are used, so that the 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any, Sequence
 
 import numpy as np
 
+from pnp.files import atomic_write, write_json
 from pnp.geometry.reading import SPLITS, block_rows
 
 KNN_SPLITS = ("test", "val", "train")
@@ -35,19 +35,8 @@ EMBED_SPLITS = ("all", "train", "val", "test")
 
 
 # ------------------------------------------------------------------------------ helpers
-def _write_json(path: str, obj: Any) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 def _write_npz(path: str, **arrays) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path[:-4] + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
 
 
 def _choice(value: str, option: str, choices: Sequence[str]) -> str:
@@ -237,7 +226,7 @@ def run_knn(stores: Sequence[str], out: str, k: int = 5, space: str = "features"
         d = out if i == 0 else os.path.join(out, "compare", label)
         _write_npz(os.path.join(d, "neighbours.npz"), **arrays)
         plot_log2_ratios([arrays["log2_ratio"]], [label], rep["params"], os.path.join(d, "knn.png"), title(rep))
-        _write_json(os.path.join(d, "report.json"), rep)
+        write_json(os.path.join(d, "report.json"), rep)
     if verbose:
         for rep in reports:
             print(knn_table(rep), flush=True)
@@ -245,7 +234,7 @@ def run_knn(stores: Sequence[str], out: str, k: int = 5, space: str = "features"
         table = knn_compare_table(reports, labels)
         plot_log2_ratios([a["log2_ratio"] for _, a in results], labels, reports[0]["params"],
                          os.path.join(out, "compare.png"), f"k-NN log2 ratios, k={k}, {space} space, {split} split")
-        _write_json(os.path.join(out, "compare.json"), {"labels": labels, "reports": dict(zip(labels, reports)),
+        write_json(os.path.join(out, "compare.json"), {"labels": labels, "reports": dict(zip(labels, reports)),
                                                         "table": table})
         if verbose:
             print(table, flush=True)
@@ -367,7 +356,7 @@ def run_embed(stores: Sequence[str], out: str, method: str = "isomap", n_neighbo
                        os.path.join(d, "embedding.png"),
                        f"{method} of {rep['name']} ({label}, K={rep['n_coefs']}): trustworthiness "
                        f"{rep['trustworthiness']:.4f}")
-        _write_json(os.path.join(d, "report.json"), rep)
+        write_json(os.path.join(d, "report.json"), rep)
     if verbose:
         for rep in reports:
             print(embed_table(rep), flush=True)
@@ -376,7 +365,7 @@ def run_embed(stores: Sequence[str], out: str, method: str = "isomap", n_neighbo
         plot_embedding([a["coords"] for _, a in results], [a["theta"] for _, a in results], labels,
                        shown, log_scale, os.path.join(out, "compare.png"),
                        f"{method} embeddings, coloured by each parameter")
-        _write_json(os.path.join(out, "compare.json"), {"labels": labels, "reports": dict(zip(labels, reports)),
+        write_json(os.path.join(out, "compare.json"), {"labels": labels, "reports": dict(zip(labels, reports)),
                                                         "table": table})
         if verbose:
             print(table, flush=True)

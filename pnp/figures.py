@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from pnp.files import atomic_write
+
 
 def pyplot():
     """``matplotlib.pyplot`` on the Agg backend (no display needed), imported on first use."""
@@ -19,14 +21,7 @@ def save_figure(fig, path: str | os.PathLike, **savefig_kwargs) -> None:
     """Write ``fig`` to ``path`` through a temporary file renamed into place (never a half-written
     image; the parent directory is created), then close the figure.  ``savefig_kwargs`` go to
     ``fig.savefig`` (e.g. ``dpi``, ``bbox_inches``)."""
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    root, ext = os.path.splitext(path)
-    tmp = f"{root}.tmp{os.getpid()}{ext}"
     try:
-        fig.savefig(tmp, **savefig_kwargs)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, **savefig_kwargs))
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         pyplot().close(fig)

@@ -58,9 +58,10 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
     from tqdm.auto import tqdm
 
     from pnp.data import SPLITS, StoreDataset, make_loader
+    from pnp.files import write_json
     from pnp.loss import SpectralLoss
     from pnp.training.plots import plot_predictions
-    from pnp.training.trainer import BEST, _store_keys, load_encoder, resolve_device, write_json
+    from pnp.training.trainer import BEST, _store_keys, load_encoder, resolve_device
 
     run_dir = os.path.abspath(os.fspath(run_dir))
     if not os.path.isdir(run_dir):

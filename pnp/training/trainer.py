@@ -63,6 +63,8 @@ from typing import Any, Mapping
 
 import torch
 
+from pnp.files import atomic_write, write_json
+
 LOSSES = ("ploss", "pnp", "mss", "jtfs")
 SCHEDULE_NAMES = ("constant", "decay", "lm")
 DAMPING_NAMES = ("identity", "diag", "mean")
@@ -108,26 +110,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' but torch sees no CUDA device; use device='cpu' or 'auto'")
     return torch.device(device)
-
-
-def atomic_write(path: str, write) -> None:
-    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` (no half-written files)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json(path: str, data: Any) -> None:
-    def w(tmp):
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-
-    atomic_write(path, w)
 
 
 def write_csv(path: str, rows: list[Mapping[str, Any]], columns: tuple[str, ...]) -> None:
