@@ -12,9 +12,11 @@ where ``ν ∈ [-1, 1]^P`` are the *free* parameters normalised by the synth's
 ``ParameterSpace.normalize``) and the *fixed* parameters are held at given physical values.
 :class:`Parametrization` is that map ``ν ↦ θ``.
 
-* :func:`features_and_jacobian` — ``S`` (B, K) and ``J = ∂S/∂ν`` (B, K, P) with
-  ``torch.func.jacfwd`` (P forward-mode tangents) under ``torch.func.vmap`` (the batch),
-  micro-batched (``batch_size`` samples at a time) so that memory stays bounded whatever B is.
+* :func:`features_and_jacobian` — ``S`` (B, K) and ``J = ∂S/∂ν`` (B, K, P) by the chain rule
+  ``J = ∂Φ/∂x · ∂x/∂ν``: the audio tangents ``∂x/∂ν`` (P per sample) by ``torch.func.jacfwd``
+  through the synth, then ``representation.features_jvp`` pushes them through Φ (for the JTFS,
+  one pass over a dual batch; for other representations, ``torch.func.jvp``). Micro-batched
+  (``batch_size`` samples at a time) so that memory stays bounded whatever B is.
 * :func:`metric` — the pulled-back metric ``M = JᵀJ`` (B, P, P) in float64.
 * :func:`eigenvalues` — the eigenvalues of ``M`` (B, P), float64, ascending.
 
@@ -204,20 +206,18 @@ def features_and_jacobian(
     nu = param.check_nu(nu)
     batch_size = _check_batch_size(batch_size)
 
-    def render(nu1: torch.Tensor) -> torch.Tensor:  # (P,) → (K,)
-        x = synth(param.theta(nu1)[None], validate=False)
-        return representation.features(x)[0]
-
-    def with_aux(nu1: torch.Tensor):
-        S = render(nu1)
-        return S, S
+    def audio(nu1: torch.Tensor):  # (P,) → ((N,), (N,))
+        x = synth(param.theta(nu1)[None], validate=False)[0]
+        return x, x
 
     S_parts, J_parts = [], []
     for start in range(0, nu.shape[0], batch_size):
         block = nu[start : start + batch_size]
         if jacobian:
-            J, S = vmap(jacfwd(with_aux, has_aux=True))(block)
-            J_parts.append(J.detach())
+            with torch.no_grad():
+                dx, x = vmap(jacfwd(audio, has_aux=True))(block)  # (b, N, P), (b, N)
+                S, dS = representation.features_jvp(x, dx.transpose(1, 2).contiguous())  # (b, K), (b, P, K)
+            J_parts.append(dS.transpose(1, 2))
         else:
             with torch.no_grad():
                 x = synth(param.theta(block), validate=False)

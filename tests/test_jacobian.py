@@ -102,6 +102,19 @@ def test_float32_stays_float32(chirp):
     assert _rel(J32.double(), J64) < 5e-2
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_jacobian_equals_jacfwd_through_the_whole_chain(chirp, dtype):
+    """The chain rule (synth tangents, then the JTFS's dual-batch JVP) gives the numbers of
+    ``vmap(jacfwd)`` through synth + JTFS + log1p (float64: rel 1e-11; float32: 1e-4)."""
+    synth, rep = chirp
+    param = Parametrization(synth.space)
+    nu = torch.tensor(np.random.default_rng(5).uniform(-0.9, 0.9, (2, param.dim)), dtype=dtype)
+    S, J = features_and_jacobian(synth, rep, nu)
+    ref = torch.func.vmap(torch.func.jacfwd(lambda v: rep.features(synth(param.theta(v)[None], validate=False))[0]))(nu)
+    assert J.dtype == dtype and J.shape == ref.shape
+    assert _rel(J, ref) < (1e-11 if dtype == torch.float64 else 1e-4)
+
+
 def test_other_representation_mss():
     synth = ps.get("amchirp", duration=0.0625)
     rep = sc.get("mss", window_sizes=(32, 64))

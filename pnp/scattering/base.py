@@ -58,6 +58,42 @@ class Representation(nn.Module):
                 f"x must have N = {n_samples} samples (the representation's shape), got {x.shape[-1]}"
             )
 
+    def check_tangents(self, x: torch.Tensor, dx: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``dx`` is a (B, P, N) tensor of ``x``'s dtype and device,
+        with B, N those of ``x`` (B, N) and P >= 1."""
+        self.check_input(x)
+        if not isinstance(dx, torch.Tensor):
+            raise ValueError(f"dx must be a torch.Tensor of shape (B, P, N), got {type(dx).__name__}")
+        B, N = x.shape
+        if dx.dim() != 3 or dx.shape[0] != B or dx.shape[2] != N or dx.shape[1] < 1:
+            raise ValueError(f"dx must have shape (B, P, N) = ({B}, P >= 1, {N}) to match x, got {tuple(dx.shape)}")
+        if dx.dtype != x.dtype or dx.device != x.device:
+            raise ValueError(f"dx must have x's dtype and device ({x.dtype}, {x.device}), got ({dx.dtype}, {dx.device})")
+
+    def jvp(self, x: torch.Tensor, dx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coefficients and their forward-mode derivatives along P tangent signals.
+
+        ``x`` (B, N) and ``dx`` (B, P, N), same dtype/device -> ``S = self(x)`` (B, ...) and
+        ``dS`` (B, P, ...) with ``dS[:, p] = d/de self(x + e dx[:, p])`` at e = 0. This generic
+        version uses ``torch.func.jvp`` under ``vmap`` over the tangents; representations with a
+        faster rule override it.
+        """
+        self.check_tangents(x, dx)
+        S = self(x)
+        dS = torch.func.vmap(lambda t: torch.func.jvp(self, (x,), (t,))[1], in_dims=1, out_dims=1)(dx)
+        return S, dS
+
+    def features_jvp(self, x: torch.Tensor, dx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``features(x)`` (B, K) and its derivatives along the P tangents ``dx`` (B, P, N):
+        (B, P, K), through the ``log1p(|S| / c)`` compression when configured
+        (derivative ``sign(S) dS / (c + |S|)``, 0 where S = 0, as autodiff of ``abs`` gives)."""
+        S, dS = self.jvp(x, dx)
+        S, dS = S.reshape(S.shape[0], -1), dS.reshape(dS.shape[0], dS.shape[1], -1)
+        if self.log1p_c is not None:
+            dS = dS * (torch.sign(S) / (self.log1p_c + S.abs())).unsqueeze(1)
+            S = torch.log1p(S.abs() / self.log1p_c)
+        return S, dS
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Flat features ``(B, K)``, same dtype/device as ``x``; ``log1p(|S| / c)`` if configured."""
         S = self(x)

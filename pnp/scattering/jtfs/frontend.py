@@ -32,6 +32,14 @@ def _log2_stride(stride, name: str, average, averaging_name: str, default: int) 
     return int(math.log2(stride))
 
 
+def _positions(index: np.ndarray, device) -> slice | torch.Tensor:
+    """Channel positions as a ``slice`` (a view, no copy) when they are a contiguous ascending
+    range, else as an index tensor."""
+    if index.size and np.array_equal(index, np.arange(index[0], index[0] + index.size)):
+        return slice(int(index[0]), int(index[0]) + index.size)
+    return torch.as_tensor(index, device=device)
+
+
 class TimeFrequencyScattering(Representation):
     """Joint time-frequency scattering (JTFS) with kymatio 0.4's arguments and numbers.
 
@@ -202,17 +210,19 @@ class TimeFrequencyScattering(Representation):
 
             def wf(op: WindowedFilter) -> dict:
                 return dict(
-                    index=torch.as_tensor(op.index, device=device),
+                    blocks=torch.as_tensor(op.blocks, device=device),
                     taps=torch.as_tensor(op.taps, dtype=cdtype, device=device),
-                    L_in=op.L_in,
                     L_out=op.L_out,
                     real=op.real,
+                    shared=op.shared,
+                    whole=op.whole,
                 )
 
             def st(stage: FrequencyStage) -> dict:
                 return dict(
                     W=torch.as_tensor(stage.W, dtype=cdtype, device=device),
                     average=torch.as_tensor(stage.average, dtype=dtype, device=device),
+                    layout=(stage.n_real, stage.n_pairs),
                 )
 
             pad_index = np.pad(np.arange(p.N), (p.pad_left, p.pad_right), mode="reflect")
@@ -223,7 +233,7 @@ class TimeFrequencyScattering(Representation):
                 lowpass1={k: wf(op) for k, op in p.lowpass1.items()},
                 stage1=st(p.stage1),
                 second=[wf(g.op) for g in p.second],
-                n2_pairs={n2: torch.as_tensor(v, device=device) for n2, v in p.n2_pairs.items()},
+                n2_pairs={n2: _positions(v, device) for n2, v in p.n2_pairs.items()},
                 lowpass2={n2: wf(op) for n2, op in p.lowpass2.items()},
                 stage2={n2: st(s) for n2, s in p.stage2.items()},
             )
@@ -240,3 +250,17 @@ class TimeFrequencyScattering(Representation):
         batch_shape = x.shape[:-1]
         S = scatter(x.reshape(-1, self.N), self.plan, self._ops(x.dtype, x.device))
         return S.reshape(batch_shape + S.shape[1:])
+
+    def jvp(self, x: torch.Tensor, dx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """JTFS ``S`` (B, ...) of ``x`` (B, N) and its derivatives ``dS`` (B, P, ...) along the
+        tangents ``dx`` (B, P, N), in one pass over a dual batch (see
+        :func:`~pnp.scattering.jtfs.core.scatter`): the numbers of ``torch.func.jvp``, computed
+        without autograd's forward mode. Used by :func:`pnp.jacobian.features_and_jacobian`."""
+        self.check_tangents(x, dx)
+        if x.shape[-1] != self.N:
+            raise ValueError(f"x must have shape (B, N) with N = {self.N} (the shape argument), got {tuple(x.shape)}")
+        B, P = dx.shape[:2]
+        dual = torch.cat([x.unsqueeze(1), dx], dim=1).reshape(B * (P + 1), self.N)
+        out = scatter(dual, self.plan, self._ops(x.dtype, x.device), width=P + 1)
+        out = out.unflatten(0, (B, P + 1))
+        return out[:, 0], out[:, 1:]

@@ -1,8 +1,8 @@
 """Complex modulus with a fast forward and derivatives that are zero (not NaN) at ``z = 0``.
 
-``torch.abs`` on complex tensors is several times slower on CPU than ``torch.hypot`` on the
-real and imaginary parts, but ``hypot``'s own derivative is NaN at the origin. This
-``autograd.Function`` uses ``hypot`` forward and writes the derivatives with a safe sign
+``torch.abs`` on complex tensors is several times slower on CPU than ``sqrt(Re² + Im²)`` on
+the real and imaginary parts, whose own derivative is NaN at the origin. This
+``autograd.Function`` uses the latter forward and writes the derivatives with a safe sign
 ``z / |z|`` (0 at the origin), in reverse mode (``backward``), forward mode (``jvp``) and under
 ``torch.func`` transforms (``generate_vmap_rule``).
 """
@@ -10,6 +10,20 @@ real and imaginary parts, but ``hypot``'s own derivative is NaN at the origin. T
 from __future__ import annotations
 
 import torch
+
+
+def _abs(z: torch.Tensor) -> torch.Tensor:
+    """``sqrt(Re² + Im²)``: 3x faster than ``torch.hypot`` on CPU, which guards against an
+    overflow that audio never reaches (|z| > 1e19 in float32); below 1e-19 (float32) the square
+    underflows and the modulus reads 0, 16 orders of magnitude under any coefficient that
+    ``log1p(S / 1e-3)`` can resolve."""
+    return torch.addcmul(z.real.square(), z.imag, z.imag).sqrt_()
+
+
+def _inverse(r: torch.Tensor) -> torch.Tensor:
+    """``1 / r`` where ``r > 0``, else 0 (also where ``|z|`` underflowed to 0 in ``_abs``), so
+    that the sign ``z / |z|`` is 0 at the origin, never NaN or huge."""
+    return torch.where(r > 0, 1 / r.clamp_min(torch.finfo(r.dtype).tiny), 0.0)
 
 
 def _safe_sign(z: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -22,7 +36,7 @@ class _Modulus(torch.autograd.Function):
 
     @staticmethod
     def forward(z: torch.Tensor) -> torch.Tensor:
-        return torch.hypot(z.real, z.imag)
+        return _abs(z)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -46,6 +60,25 @@ def modulus(z: torch.Tensor) -> torch.Tensor:
     return _Modulus.apply(z)
 
 
+def dual_modulus(z: torch.Tensor, width: int) -> torch.Tensor:
+    """``|z|`` and its forward-mode derivative on a *dual batch* (see :func:`~.core.scatter`).
+
+    ``z`` (B * width, ...) complex holds, for each of B signals, its primal value followed by
+    ``width - 1`` tangents. Returns (B * width, ...) real: ``|z_0|``, then
+    ``Re(conj(sgn z_0) dz_p)`` for every tangent ``dz_p`` (0 where ``z_0 = 0``, never NaN), the
+    same numbers as forward-mode autodiff through :func:`modulus`.
+    """
+    if width == 1:
+        return modulus(z)
+    z = z.unflatten(0, (-1, width))
+    z0, dz = z[:, :1], z[:, 1:]
+    r = _abs(z0)
+    positive = r > 0
+    inv = torch.where(positive, 1 / torch.where(positive, r, torch.ones_like(r)), torch.zeros_like(r))
+    dr = (z0.real * inv) * dz.real + (z0.imag * inv) * dz.imag
+    return torch.cat([r, dr], dim=1).flatten(0, 1)
+
+
 def _real_embedding(W: torch.Tensor) -> torch.Tensor:
     """``[[Re W, -Im W], [Im W, Re W]]`` (2R, 2n): complex ``W @ X`` as one real matmul that
     returns the real and imaginary parts as contiguous row blocks."""
@@ -63,6 +96,48 @@ def _chunk_modulus(Wr: torch.Tensor, Xr: torch.Tensor, R: int):
     return Y, Y[..., :R, :].square().add_(Y[..., R:, :].square()).sqrt_()
 
 
+def _chunk_modulus_sum(Wr: torch.Tensor, Xr: torch.Tensor, R: int) -> torch.Tensor:
+    """``sum_t |W @ X|`` for one chunk (.., R), squaring the product in place (forward only:
+    the JVP and the dual batch need ``W @ X`` itself)."""
+    Y = torch.matmul(Wr, Xr)
+    Y = Y.mul_(Y)  # in place (square_ has no vmap batching rule)
+    return torch.add(Y[..., :R, :], Y[..., R:, :]).sqrt_().sum(-1)
+
+
+#: the fused stage computes spin pairs from one real product (half the multiply-adds) when
+#: ``W`` has at least this many columns; below, the real embedding's longer inner dimension
+#: makes the matrix product faster than the halved arithmetic (measured on CPU)
+PAIR_MIN_COLUMNS = 32
+
+
+def _paired_matrix(W: torch.Tensor, n_real: int, n_pairs: int) -> torch.Tensor:
+    """Real ``(R_real + 2 (R - R_real - n_pairs), n)`` matrix ``[Re W_real; Re W_up; Re W_rest;
+    Im W_up; Im W_rest]`` for rows ordered ``[real | up | down = conj(up) | rest]``."""
+    up_rest = torch.cat([W[n_real : n_real + n_pairs], W[n_real + 2 * n_pairs :]])
+    return torch.cat([W[:n_real].real, up_rest.real, up_rest.imag])
+
+
+def _chunk_paired_modulus_sum(M: torch.Tensor, Xp: torch.Tensor, n_real: int, n_pairs: int) -> torch.Tensor:
+    """``sum_t |W @ X|`` (.., R) for one chunk from ``M = _paired_matrix(W)`` and time-stacked
+    planes ``Xp = [Re X, Im X]`` (.., n, 2c), rows in ``W``'s order. With ``A = Re(W) X`` and
+    ``B = Im(W) X`` (complex), an up row is ``A + iB`` and its down mirror ``A - iB``."""
+    c = Xp.shape[-1] // 2
+    Z = torch.matmul(M, Xp)  # (.., R_m, 2c)
+    R0 = n_real
+    n_up = (M.shape[0] - R0) // 2
+    real = Z[..., :R0, :]
+    real = real.mul_(real)
+    out_real = torch.add(real[..., :c], real[..., c:]).sqrt_().sum(-1)
+    a, b = Z[..., R0 : R0 + n_up, :], Z[..., R0 + n_up :, :]
+    a1, a2, b1, b2 = a[..., :c], a[..., c:], b[..., :c], b[..., c:]
+    u, v = torch.sub(a1, b2), torch.add(a2, b1)
+    up = u.mul_(u).addcmul_(v, v).sqrt_().sum(-1)
+    p = n_pairs
+    u, v = torch.add(a1[..., :p, :], b2[..., :p, :]), torch.sub(a2[..., :p, :], b1[..., :p, :])
+    down = u.mul_(u).addcmul_(v, v).sqrt_().sum(-1)
+    return torch.cat([out_real, up[..., :p], down, up[..., p:]], dim=-1)
+
+
 class _MatmulModulusSum(torch.autograd.Function):
     """``out[b, r] = sum_t |(W @ X[b])[r, t]|``, computed over time chunks of ``step`` samples.
 
@@ -77,18 +152,25 @@ class _MatmulModulusSum(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(X: torch.Tensor, W: torch.Tensor, step: int) -> torch.Tensor:
-        R = W.shape[0]
-        Wr, Xr = _real_embedding(W), _planes(X)
+    def forward(X: torch.Tensor, W: torch.Tensor, step: int, layout: tuple[int, int]) -> torch.Tensor:
+        R, n = W.shape
         out = None
+        if n >= PAIR_MIN_COLUMNS and layout != (0, 0):
+            M = _paired_matrix(W, *layout)
+            for t in range(0, X.shape[-1], step):
+                Xt = X[..., t : t + step]
+                part = _chunk_paired_modulus_sum(M, torch.cat([Xt.real, Xt.imag], -1), *layout)
+                out = part if out is None else out + part
+            return out
+        Wr, Xr = _real_embedding(W), _planes(X)
         for t in range(0, X.shape[-1], step):
-            part = _chunk_modulus(Wr, Xr[..., t : t + step], R)[1].sum(-1)
+            part = _chunk_modulus_sum(Wr, Xr[..., t : t + step], R)
             out = part if out is None else out + part
         return out
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        X, W, step = inputs
+        X, W, step, _layout = inputs
         ctx.step = step
         ctx.save_for_backward(X, W)
         ctx.save_for_forward(X, W)
@@ -100,22 +182,21 @@ class _MatmulModulusSum(torch.autograd.Function):
         chunks = []
         for t in range(0, X.shape[-1], ctx.step):
             Y = torch.matmul(W, X[..., t : t + ctx.step])
-            s = _safe_sign(Y, torch.hypot(Y.real, Y.imag))
+            s = _safe_sign(Y, _abs(Y))
             chunks.append(torch.matmul(WH, grad.unsqueeze(-1) * s))
-        return torch.cat(chunks, dim=-1), None, None
+        return torch.cat(chunks, dim=-1), None, None, None
 
     @staticmethod
-    def jvp(ctx, dX: torch.Tensor, dW, _dstep) -> torch.Tensor:
+    def jvp(ctx, dX: torch.Tensor, dW, _dstep, _dlayout) -> torch.Tensor:
         X, W = ctx.saved_tensors
         R, n = W.shape
         Wr, Xr = _real_embedding(W), _planes(X)
         single = X.dim() == 3 and X.shape[0] == 1  # one signal: 2-D matmuls let vmap fold tangents into rows
-        tiny = torch.finfo(Xr.dtype).tiny  # sgn = Y / max(|Y|, tiny) is exactly 0 where Y = 0
         dXr = _planes(dX)  # (.., 2n, L): [Re dX; Im dX]
         E = None
         for t in range(0, X.shape[-1], ctx.step):
             Y, mag = _chunk_modulus(Wr, Xr[..., t : t + ctx.step], R)
-            sgn = (Y.unflatten(-2, (2, R)) / mag.clamp_min(tiny).unsqueeze(-3)).flatten(-3, -2)  # (.., 2R, c)
+            sgn = (Y.unflatten(-2, (2, R)) * _inverse(mag).unsqueeze(-3)).flatten(-3, -2)  # (.., 2R, c)
             D = dXr[..., t : t + ctx.step]
             part = torch.matmul(D[0], sgn[0].transpose(-1, -2))[None] if single else torch.matmul(D, sgn.transpose(-1, -2))
             E = part if E is None else E + part  # (.., 2n, 2R): [[a p, a q], [b p, b q]] summed over t
@@ -125,10 +206,45 @@ class _MatmulModulusSum(torch.autograd.Function):
         return (W.real * G_re - W.imag * G_im).sum(-1)
 
 
-def matmul_modulus_sum(X: torch.Tensor, W: torch.Tensor, step: int) -> torch.Tensor:
+def dual_matmul_modulus_sum(
+    X: torch.Tensor, W: torch.Tensor, step: int, width: int, layout: tuple[int, int] = (0, 0)
+) -> torch.Tensor:
+    """:func:`matmul_modulus_sum` and its forward-mode derivative on a dual batch.
+
+    ``X`` (B * width, n, L) complex: per signal, the primal followed by ``width - 1`` tangents
+    (see :func:`~.core.scatter`). Returns (B * width, R) real: ``sum_t |W X_0|`` then, per
+    tangent, ``Re sum_n W[r, n] G[r, n]`` with ``G = sum_t conj(sgn(W X_0)) dX`` -- the numbers
+    of the JVP rule of :func:`matmul_modulus_sum`, but with the primal scalogram computed once
+    per chunk and every tangent contracted against it in one matrix product.
+    """
+    if width == 1:
+        return matmul_modulus_sum(X, W, step, layout)
+    R, n = W.shape
+    X = X.unflatten(0, (-1, width))
+    B, P, L = X.shape[0], width - 1, X.shape[-1]
+    Wr, Xr = _real_embedding(W), _planes(X[:, 0])  # (2R, 2n), (B, 2n, L)
+    dXr = _planes(X[:, 1:]).reshape(B, P * 2 * n, L)  # (B, P * 2n, L)
+    out = E = None
+    for t in range(0, L, step):
+        Y, mag = _chunk_modulus(Wr, Xr[..., t : t + step], R)
+        sgn = (Y.unflatten(-2, (2, R)) * _inverse(mag).unsqueeze(-3)).flatten(-3, -2)  # (B, 2R, c)
+        part_out, part_E = mag.sum(-1), torch.matmul(dXr[..., t : t + step], sgn.transpose(-1, -2))
+        out = part_out if out is None else out + part_out
+        E = part_E if E is None else E + part_E  # (B, P * 2n, 2R)
+    E = E.unflatten(1, (P, 2 * n))
+    G_re = (E[..., :n, :R] + E[..., n:, R:]).transpose(-1, -2)  # (B, P, R, n)
+    G_im = (E[..., n:, :R] - E[..., :n, R:]).transpose(-1, -2)
+    d_out = (W.real * G_re - W.imag * G_im).sum(-1)  # (B, P, R)
+    return torch.cat([out.unsqueeze(1), d_out], dim=1).flatten(0, 1)
+
+
+def matmul_modulus_sum(X: torch.Tensor, W: torch.Tensor, step: int, layout: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """``sum_t |W @ X|`` of complex ``X`` (B, n, L) and constant ``W`` (R, n): real (B, R).
 
     Differentiable with respect to ``X`` in reverse and forward mode and under ``torch.func``;
-    ``W`` is a constant (no gradient flows to it).
+    ``W`` is a constant (no gradient flows to it). ``layout = (n_real, n_pairs)`` describes rows
+    ordered ``[real | up | down = conj(up) | rest]`` (see
+    :meth:`~.plan.FrequencyStage.pair_spins`); the forward pass then needs half the
+    multiply-adds. ``(0, 0)`` assumes nothing.
     """
-    return _MatmulModulusSum.apply(X, W, step)
+    return _MatmulModulusSum.apply(X, W, step, tuple(layout))

@@ -9,8 +9,8 @@ Two kinds of operators make up the whole transform:
 * :class:`WindowedFilter` -- "multiply in the Fourier domain, then subsample by ``2**k``".
   Subsampling in time is periodization in frequency, so only the bins where the filter is
   non-negligible (``|h| > eps * max|h|``) are gathered, multiplied, folded onto the output
-  length and inverse-FFT'd. Windows are aligned on multiples of the output length, so the fold
-  is a reshape + sum. With ``eps = 0`` this is exactly kymatio's ``cdgmm`` + ``subsample_fourier``
+  length and inverse-FFT'd. Windows are aligned on multiples of the output length, so the
+  gather copies whole blocks of ``L_out`` bins and the fold is a reshape + sum. With ``eps = 0`` this is exactly kymatio's ``cdgmm`` + ``subsample_fourier``
   + ``ifft``; the default ``eps`` drops only filter taps below ``eps`` of the peak.
 * dense matrices along the log-frequency axis ``n1``: a zero-padded circular convolution of
   length ``N_fr`` followed by subsampling is ``W[m, n1] = h[(m 2**k - n1) mod N_fr]``, so
@@ -39,6 +39,9 @@ from pnp.scattering.jtfs.filter_bank import (
 
 #: default relative threshold below which filter taps are skipped (see module docstring)
 DEFAULT_EPS = 1e-5
+#: spin pairs are formed when the down-spin weights are the up-spin's conjugates within
+#: ``PAIR_TOL_EPS * eps`` of the largest weight (see :meth:`FrequencyStage.pair_spins`)
+PAIR_TOL_EPS = 10
 
 
 def fourier_window(h: np.ndarray, L_out: int, eps: float) -> tuple[int, int]:
@@ -65,31 +68,48 @@ def fourier_window(h: np.ndarray, L_out: int, eps: float) -> tuple[int, int]:
 class WindowedFilter:
     """Filter + subsample a stack of spectra: ``(B, C, L_in) -> (B, P, L_out)``.
 
-    Output ``p`` is ``ifft(mean-periodize(Z[:, rows[p]] * h_p, L_out))`` (real part if ``real``).
-    ``index`` holds flat indices ``rows[p] * L_in + bin`` of shape (P, W); ``taps`` (P, W) complex.
+    Each spectrum is seen as ``L_in / L_out`` blocks of ``L_out`` bins. Output ``p`` gathers the
+    ``nb`` consecutive blocks (circularly) of its window in channel ``rows[p]``, multiplies
+    them by its taps, sums the blocks (periodization onto ``L_out`` bins = subsampling by
+    ``L_in / L_out`` in time) and inverse-FFTs (real part if ``real``).
+
+    ``blocks`` (P, nb) int64 indexes blocks of the flattened ``(B, C * L_in / L_out, L_out)``
+    input, i.e. ``rows[p] * L_in / L_out + block``; ``taps`` (P, nb, L_out) complex, with the
+    ``L_out / L_in`` factor of the periodization folded in. ``shared``: one filter for every
+    channel (``blocks`` (nb,), ``taps`` (nb, L_out), P = C). ``whole``: the windows are the
+    whole spectrum of channel 0 (shared: of every channel), so no gather is needed.
     """
 
     L_in: int
     L_out: int
-    index: np.ndarray
+    blocks: np.ndarray
     taps: np.ndarray
     real: bool
+    shared: bool = False
+    whole: bool = False
 
     @classmethod
     def build(cls, rows, filters, L_in: int, L_out: int, eps: float, real: bool) -> "WindowedFilter":
         windows = [fourier_window(h, L_out, eps) for h in filters]
         width = max(w for _, w in windows)
+        n_blocks, nb = L_in // L_out, width // L_out
+        rows = np.asarray(rows, dtype=np.int64)
+        first = np.array([s // L_out for s, _ in windows], dtype=np.int64)
+        blocks = (first[:, None] + np.arange(nb)) % n_blocks + rows[:, None] * n_blocks
         bins = np.stack([(s + np.arange(width)) % L_in for s, _ in windows])
-        taps = np.stack([h[b] for h, b in zip(filters, bins)]).astype(np.complex128)
-        index = np.asarray(rows, dtype=np.int64)[:, None] * L_in + bins
-        return cls(L_in, L_out, index, taps, real)
+        taps = np.stack([h[b] for h, b in zip(filters, bins)]).astype(np.complex128) * (L_out / L_in)
+        whole = nb == n_blocks and bool(np.all(first == 0)) and bool(np.all(rows == 0))
+        return cls(L_in, L_out, blocks, taps.reshape(len(filters), nb, L_out), real, whole=whole)
 
     @classmethod
     def build_shared(cls, h: np.ndarray, L_in: int, L_out: int, eps: float, real: bool) -> "WindowedFilter":
-        """One filter applied to every channel: ``index`` holds bins (W,), ``taps`` (W,)."""
+        """One filter applied to every channel."""
         start, width = fourier_window(h, L_out, eps)
+        n_blocks, nb = L_in // L_out, width // L_out
+        blocks = (start // L_out + np.arange(nb)) % n_blocks
         bins = (start + np.arange(width)) % L_in
-        return cls(L_in, L_out, bins.astype(np.int64), h[bins].astype(np.complex128), real)
+        taps = (h[bins].astype(np.complex128) * (L_out / L_in)).reshape(nb, L_out)
+        return cls(L_in, L_out, blocks.astype(np.int64), taps, real, shared=True, whole=nb == n_blocks and start == 0)
 
 
 def conv_matrix(h_time: np.ndarray, n_rows: int, stride: int, n_cols: int) -> np.ndarray:
@@ -106,11 +126,20 @@ class FrequencyStage:
 
     ``W`` (R, n1) complex: all frequential wavelets stacked (rows grouped by ``n_fr``);
     ``average`` (R_out, R) real: frequential averaging, unpadding and channel selection.
+    ``row_psi``/``row_pos`` (R,): the wavelet (index into the stage's filter list) and the
+    subsampled frequential position of each row. After :meth:`pair_spins`, the rows are ordered
+    ``[n_real real rows | n_pairs up-spin rows | their n_pairs down-spin mirrors | the rest]``
+    (``average``'s columns follow), which lets the fused stage compute each spin pair from one
+    real product (see :func:`~.modulus.matmul_modulus_sum`).
     """
 
     W: np.ndarray
     average: np.ndarray
     n_paths: int
+    row_psi: np.ndarray
+    row_pos: np.ndarray
+    n_real: int = 0
+    n_pairs: int = 0
 
     def crop_rows(self, eps: float) -> "FrequencyStage":
         """Drop the rows of ``W`` that no output reads (all-zero column of ``average``: rows that
@@ -120,7 +149,44 @@ class FrequencyStage:
         if eps > 0:
             mag = np.abs(self.W).max(axis=1)
             keep &= mag > eps * mag.max()
-        return FrequencyStage(self.W[keep], self.average[:, keep], self.n_paths)
+        return FrequencyStage(
+            self.W[keep], self.average[:, keep], self.n_paths, self.row_psi[keep], self.row_pos[keep]
+        )
+
+    def pair_spins(self, psis: list[Filter], tol: float) -> "FrequencyStage":
+        """Reorder the rows as ``[real | up | down | rest]`` (see the class docstring).
+
+        A row is *real* if its wavelet has ``xi = 0`` and every imaginary part is within
+        ``tol * max|W|`` of 0 (they are then set to 0). An up-spin row (``xi > 0``) and the
+        down-spin row of the mirrored wavelet (``-xi``, same width) at the same position form a
+        *pair* if the down row equals the conjugate of the up row within ``tol * max|W|`` (it
+        is then set to exactly that conjugate: kymatio's mirrored Morlets differ from the
+        conjugates only by their periodisation, below 2e-5 of the peak). ``tol = 0`` changes
+        nothing but the order of the rows.
+        """
+        W, R = self.W.copy(), self.W.shape[0]
+        bound = tol * np.abs(W).max() if R else 0.0
+        where = {(int(p), int(m)): r for r, (p, m) in enumerate(zip(self.row_psi, self.row_pos))}
+        mirror = {}
+        for i, a in enumerate(psis):
+            for k, b in enumerate(psis):
+                if a.xi > 0 and b.xi == -a.xi and b.sigma == a.sigma:
+                    mirror[i] = k
+        real = [r for r in range(R) if psis[self.row_psi[r]].xi == 0 and np.abs(W[r].imag).max() <= bound]
+        up, down = [], []
+        for r in range(R):
+            k = mirror.get(int(self.row_psi[r]))
+            d = where.get((k, int(self.row_pos[r]))) if k is not None else None
+            if d is not None and np.abs(W[d] - W[r].conj()).max() <= bound:
+                up.append(r)
+                down.append(d)
+        W[real] = W[real].real
+        W[down] = W[up].conj()
+        taken = set(real) | set(up) | set(down)
+        order = np.array(real + up + down + [r for r in range(R) if r not in taken], dtype=np.int64)
+        return FrequencyStage(
+            W[order], self.average[:, order], self.n_paths, self.row_psi[order], self.row_pos[order], len(real), len(up)
+        )
 
 
 @dataclass
@@ -185,12 +251,14 @@ def _frequency_stage(
     joint_rows: int | None,
 ) -> tuple[FrequencyStage, list[dict]]:
     """Matrices of one frequential scattering + averaging + unpadding, and per-channel info."""
-    blocks_W, blocks_A, channels = [], [], []
+    blocks_W, blocks_A, channels, row_psi, row_pos = [], [], [], [], []
     for n_fr, psi in enumerate(psis):
         k_fr = min(psi.j, s_fr) if average_fr == "local" else psi.j
         R_in = N_fr // 2**k_fr
         h = np.fft.ifft(psi.hat)
         blocks_W.append(conv_matrix(h, R_in, 2**k_fr, n1_max))
+        row_psi.append(np.full(R_in, n_fr, dtype=np.int64))
+        row_pos.append(np.arange(R_in, dtype=np.int64))
         if psi.spin != 0 and average_fr == "local":
             g = np.fft.ifft(level(phi_F.hat, k_fr)).real
             step = 2 ** (s_fr - k_fr)
@@ -223,12 +291,14 @@ def _frequency_stage(
         A_total[r0 : r0 + a.shape[0], c0 : c0 + a.shape[1]] = a
         r0 += a.shape[0]
         c0 += a.shape[1]
-    return FrequencyStage(W=W, average=A_total, n_paths=len(psis)), channels
+    stage = FrequencyStage(W, A_total, len(psis), np.concatenate(row_psi), np.concatenate(row_pos))
+    return stage, channels
 
 
-def _cropped(stage_and_channels, eps):
+def _cropped(stage_and_channels, psis, eps):
+    """Crop negligible or unread rows, then pair the spins (tolerance ``PAIR_TOL_EPS * eps``)."""
     stage, channels = stage_and_channels
-    return stage.crop_rows(eps), channels
+    return stage.crop_rows(eps).pair_spins(psis, PAIR_TOL_EPS * eps), channels
 
 
 def build_plan(
@@ -284,7 +354,7 @@ def build_plan(
     if fmt == "joint":
         joint_rows = N_fr // 2**log2_stride_fr if average_fr == "local" else 1
     stage1, channels1 = _cropped(
-        _frequency_stage(up_spins, phi_F, N_fr, n1_max, log2_stride_fr, average_fr, fmt, joint_rows), eps
+        _frequency_stage(up_spins, phi_F, N_fr, n1_max, log2_stride_fr, average_fr, fmt, joint_rows), up_spins, eps
     )
 
     # ---- second order: (n1, n2) pairs with j1 < j2, grouped by (k1, k2)
@@ -334,7 +404,7 @@ def build_plan(
         if [n1 for n1, _ in pos] != list(range(n1_count)):  # pragma: no cover - design invariant
             raise RuntimeError("second-order n1 indices are not contiguous from 0")
         stage2[n2], channels2[n2] = _cropped(
-            _frequency_stage(psis_fr, phi_F, N_fr, n1_count, log2_stride_fr, average_fr, fmt, joint_rows), eps
+            _frequency_stage(psis_fr, phi_F, N_fr, n1_count, log2_stride_fr, average_fr, fmt, joint_rows), psis_fr, eps
         )
         if average == "local":
             j2 = res2[n2]
