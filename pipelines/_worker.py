@@ -198,10 +198,12 @@ def _state(store: str, storage_options: Mapping | None, spec_dict: dict, spec_ha
         if state is None:
             import torch
 
+            from pnp.allocator import tune_malloc
             from pnp.spec import DatasetSpec
             from pnp.store import open_group
 
             torch.set_num_threads(_torch_threads(torch_threads))
+            tune_malloc()  # keep the JTFS's large temporaries on the heap (see pnp.allocator)
             spec = DatasetSpec.from_dict(spec_dict)
             if spec.hash != spec_hash:
                 raise ValueError(f"spec hash mismatch on the worker ({spec.hash} != {spec_hash}): "

@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from pnp.allocator import tune_malloc
+
 #: sub-command modules, in the order ``pnp --help`` lists them
 COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs", "train", "evaluate", "knn", "embed")
 
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_malloc()  # keep the JTFS's large temporaries on the heap (see pnp.allocator)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as err:

@@ -1,0 +1,59 @@
+"""CPU memory-allocator settings for long numeric runs (glibc's malloc; a no-op elsewhere).
+
+The JTFS allocates and frees dozens of tensors of 1–30 MB per signal (spectra, filtered
+stacks, scalogram chunks). With glibc's defaults, blocks above the mmap threshold (128 kB,
+raised dynamically to at most 32 MB) are mapped fresh on every allocation, and free heap space
+above the trim threshold is handed back to the kernel; either way the next tensor of that size
+lands on new pages that the kernel must fault in and zero. On the 2-core CPU VM of this project
+that costs about 15 % of a JTFS forward pass and of a Jacobian (``benchmarks/jtfs.py``, with and
+without ``--default-malloc``).
+
+:func:`tune_malloc` keeps those blocks inside the process: every allocation below 32 MB (glibc's
+largest mmap threshold) comes from the heap, and freed memory stays there for the next one.
+The price is that the process keeps its peak heap size until it exits (it never gives memory
+back early), which is what a precompute worker or a training process wants anyway. pnp's own
+entry points (the ``pnp`` command, the dask precompute workers, the benchmarks) call it; a
+library user may call it once at start-up.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+#: glibc's ``mallopt`` parameter numbers (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+#: the largest mmap threshold glibc accepts on 64-bit systems (``HEAP_MAX_SIZE / 2``)
+MMAP_THRESHOLD = 32 * 1024 * 1024
+#: free heap space kept at the top of the heap instead of being returned to the kernel
+TRIM_THRESHOLD = 1 << 30
+#: extra space requested from the kernel each time the heap grows
+TOP_PAD = 64 * 1024 * 1024
+
+_STATE = {"tuned": None}
+
+
+def tune_malloc() -> bool:
+    """Apply the settings above once per process; returns True where they took effect (Linux
+    with glibc), False elsewhere (macOS, Windows, musl: nothing is changed)."""
+    if _STATE["tuned"] is not None:
+        return _STATE["tuned"]
+    ok = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            mallopt = libc.mallopt
+            mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+            ok = all(
+                mallopt(param, value) == 1
+                for param, value in (
+                    (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+                    (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+                    (_M_TOP_PAD, TOP_PAD),
+                )
+            )
+        except (OSError, AttributeError):
+            ok = False
+    _STATE["tuned"] = ok
+    return ok
