@@ -105,7 +105,7 @@ def test_normalised_defaults_hash_and_round_trip():
     assert d["grid"] == {"kind": "jittered", "counts": [4, 3, 2], "seed": 0}
     assert d["split"] == {"rule": "none"}
     assert d["features"] == {"compression": "none", "c": None}
-    assert d["compute"] == {"dtype": "float64", "batch_size": 4}
+    assert d["compute"] == {"dtype": "float64", "batch_size": 1}
     assert d["store"] == {"chunk_size": 64, "jacobian": True, "audio": False, "codec": "blosc-zstd", "level": 5}
     assert np.all(s.layout().split == 0)
     again = DatasetSpec.from_dict(d)

@@ -21,9 +21,10 @@ def _abs(z: torch.Tensor) -> torch.Tensor:
 
 
 def _inverse(r: torch.Tensor) -> torch.Tensor:
-    """``1 / r`` where ``r > 0``, else 0 (also where ``|z|`` underflowed to 0 in ``_abs``), so
-    that the sign ``z / |z|`` is 0 at the origin, never NaN or huge."""
-    return torch.where(r > 0, 1 / r.clamp_min(torch.finfo(r.dtype).tiny), 0.0)
+    """``1 / max(r, sqrt(tiny))``: the sign ``z * _inverse(|z|)`` is ``z / |z|`` wherever
+    ``|z| >= sqrt(tiny)`` (1e-19 in float32, 1e-154 in float64), exactly 0 at ``z = 0``, and of
+    modulus below 1 in between (also where ``_abs`` underflowed to 0) -- never NaN or huge."""
+    return 1 / r.clamp_min(torch.finfo(r.dtype).tiny ** 0.5)
 
 
 def _safe_sign(z: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -66,15 +67,15 @@ def dual_modulus(z: torch.Tensor, width: int) -> torch.Tensor:
     ``z`` (B * width, ...) complex holds, for each of B signals, its primal value followed by
     ``width - 1`` tangents. Returns (B * width, ...) real: ``|z_0|``, then
     ``Re(conj(sgn z_0) dz_p)`` for every tangent ``dz_p`` (0 where ``z_0 = 0``, never NaN), the
-    same numbers as forward-mode autodiff through :func:`modulus`.
+    same numbers as forward-mode autodiff through :func:`modulus` (except below
+    ``|z_0| = sqrt(tiny)``, where the sign shrinks smoothly to 0, see :func:`_inverse`).
     """
     if width == 1:
         return modulus(z)
     z = z.unflatten(0, (-1, width))
     z0, dz = z[:, :1], z[:, 1:]
     r = _abs(z0)
-    positive = r > 0
-    inv = torch.where(positive, 1 / torch.where(positive, r, torch.ones_like(r)), torch.zeros_like(r))
+    inv = _inverse(r)
     dr = (z0.real * inv) * dz.real + (z0.imag * inv) * dz.imag
     return torch.cat([r, dr], dim=1).flatten(0, 1)
 
