@@ -30,6 +30,7 @@ from typing import Any, Mapping, TextIO
 
 import numpy as np
 
+from pnp import allocator
 from pnp import store as pstore
 from pnp.spec import DatasetSpec, load_spec
 
@@ -39,15 +40,17 @@ log = logging.getLogger(__name__)
 #:
 #: * dask's default ``MALLOC_TRIM_THRESHOLD_=65536`` also freezes glibc's mmap threshold at
 #:   128 kB, so every JTFS intermediate is mmap-ed and page-faulted afresh (2.7x more system
-#:   time per sample): heap reuse up to 32 MB allocations and a 256 MB trim threshold instead;
+#:   time per sample): heap reuse up to 32 MB allocations and a large trim threshold instead,
+#:   the settings of :mod:`pnp.allocator` (which the tasks also apply in-process, so workers of
+#:   an existing cluster get them too);
 #: * the worker's statistical profiler samples the computing thread's Python stack every 10 ms,
 #:   which competes for the GIL with the many small torch calls of a JTFS Jacobian: off; the
 #:   system / memory monitors poll less often (dashboard-only metrics; tasks last seconds).
 #:
-#: For ``dask worker`` processes set the same through the environment (see the README).
+#: For ``dask worker`` processes, turn the profiler off in their dask configuration (README).
 WORKER_CONFIG = {
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 268435456,
-    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 33554432,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": allocator.TRIM_THRESHOLD,
+    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": allocator.MMAP_THRESHOLD,
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.worker.memory.monitor-interval": "1s",

@@ -8,8 +8,9 @@ lands on new pages that the kernel must fault in and zero. On the 2-core CPU VM 
 that costs about 15 % of a JTFS forward pass and of a Jacobian (``benchmarks/jtfs.py``, with and
 without ``--default-malloc``).
 
-:func:`tune_malloc` keeps those blocks inside the process: every allocation below 32 MB (glibc's
-largest mmap threshold) comes from the heap, and freed memory stays there for the next one.
+:func:`tune_malloc` keeps those blocks inside the process: every allocation below 32 MB (the
+ceiling of glibc's own dynamic threshold) comes from the heap, and freed memory stays there
+for the next one.
 The price is that the process keeps its peak heap size until it exits (it never gives memory
 back early), which is what a precompute worker or a training process wants anyway. pnp's own
 entry points (the ``pnp`` command, the dask precompute workers, the benchmarks) call it; a
@@ -24,7 +25,9 @@ import sys
 
 #: glibc's ``mallopt`` parameter numbers (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-#: the largest mmap threshold glibc accepts on 64-bit systems (``HEAP_MAX_SIZE / 2``)
+#: blocks below this are served from the heap: glibc's ceiling for its own dynamic threshold
+#: on 64-bit systems (``mallopt`` accepts larger values; 1 GB showed no clear gain for the JTFS
+#: in our measurements while it would keep multi-GB arrays on the heap too)
 MMAP_THRESHOLD = 32 * 1024 * 1024
 #: free heap space kept at the top of the heap instead of being returned to the kernel
 TRIM_THRESHOLD = 1 << 30
