@@ -66,8 +66,9 @@ def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Ten
     ``width - 1`` tangents, and so are the rows of the output (the JTFS of each primal, then its
     directional derivatives). Linear stages treat the tangents as more signals; only the
     modulus and the fused frequential stage apply the chain rule (:func:`dual_modulus`,
-    :func:`dual_matmul_modulus_sum`). Same numbers as ``torch.func.jvp``, several times faster
-    than ``jacfwd`` (no per-tangent recomputation of the primal, no vmap overhead).
+    :func:`dual_matmul_modulus_sum`). Same numbers as ``torch.func.jvp``; ≈ 1.3x faster than
+    ``vmap(jvp)`` through the transform on the PNP configuration (the fused stage computes the
+    primal once instead of once per tangent, and there is no vmap overhead).
     """
     B = x.shape[0]
     x_pad = x.index_select(-1, ops["pad_index"])
