@@ -5,8 +5,8 @@ stacks, scalogram chunks). With glibc's defaults, blocks above the mmap threshol
 raised dynamically to at most 32 MB) are mapped fresh on every allocation, and free heap space
 above the trim threshold is handed back to the kernel; either way the next tensor of that size
 lands on new pages that the kernel must fault in and zero. On the 2-core CPU VM of this project
-that costs about 15 % of a JTFS forward pass and of a Jacobian (``benchmarks/jtfs.py``, with and
-without ``--default-malloc``).
+that costs about 35 % on a batch-8 JTFS forward pass and 25-30 % on a Jacobian (nothing
+measurable on a batch-1 forward): ``benchmarks/jtfs.py`` with and without ``--default-malloc``.
 
 :func:`tune_malloc` keeps those blocks inside the process: every allocation below 32 MB (the
 ceiling of glibc's own dynamic threshold) comes from the heap, and freed memory stays there
@@ -20,7 +20,6 @@ library user may call it once at start-up.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 #: glibc's ``mallopt`` parameter numbers (malloc.h)
@@ -45,17 +44,11 @@ def tune_malloc() -> bool:
     ok = False
     if sys.platform.startswith("linux"):
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            mallopt = libc.mallopt
+            mallopt = ctypes.CDLL(None).mallopt  # the C library the process already uses
             mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-            ok = all(
-                mallopt(param, value) == 1
-                for param, value in (
-                    (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-                    (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-                    (_M_TOP_PAD, TOP_PAD),
-                )
-            )
+            settings = ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD), (_M_TOP_PAD, TOP_PAD))
+            accepted = [mallopt(param, value) == 1 for param, value in settings]  # every one, even after a refusal
+            ok = all(accepted)
         except (OSError, AttributeError):
             ok = False
     _STATE["tuned"] = ok

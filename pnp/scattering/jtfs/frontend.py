@@ -255,8 +255,11 @@ class TimeFrequencyScattering(Representation):
         """JTFS ``S`` (B, ...) of ``x`` (B, N) and its derivatives ``dS`` (B, P, ...) along the
         tangents ``dx`` (B, P, N), in one pass over a dual batch (see
         :func:`~pnp.scattering.jtfs.core.scatter`): the numbers of ``torch.func.jvp``, computed
-        without autograd's forward mode. Used by :func:`pnp.jacobian.features_and_jacobian`."""
+        without autograd's forward mode. Used by :func:`pnp.jacobian.features_and_jacobian`.
+        Not meant to be differentiated itself (its derivative is NaN at x = 0)."""
         self.check_tangents(x, dx)
+        if x.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"x must be float32 or float64, got {x.dtype}")
         if x.shape[-1] != self.N:
             raise ValueError(f"x must have shape (B, N) with N = {self.N} (the shape argument), got {tuple(x.shape)}")
         B, P = dx.shape[:2]

@@ -69,6 +69,8 @@ def dual_modulus(z: torch.Tensor, width: int) -> torch.Tensor:
     ``Re(conj(sgn z_0) dz_p)`` for every tangent ``dz_p`` (0 where ``z_0 = 0``, never NaN), the
     same numbers as forward-mode autodiff through :func:`modulus` (except below
     ``|z_0| = sqrt(tiny)``, where the sign shrinks smoothly to 0, see :func:`_inverse`).
+    Meant for computing Jacobians, not for differentiating through: its own derivative is NaN
+    where ``z_0 = 0``.
     """
     if width == 1:
         return modulus(z)
@@ -131,11 +133,11 @@ def _chunk_paired_modulus_sum(M: torch.Tensor, Xp: torch.Tensor, n_real: int, n_
     out_real = torch.add(real[..., :c], real[..., c:]).sqrt_().sum(-1)
     a, b = Z[..., R0 : R0 + n_up, :], Z[..., R0 + n_up :, :]
     a1, a2, b1, b2 = a[..., :c], a[..., c:], b[..., :c], b[..., c:]
-    u, v = torch.sub(a1, b2), torch.add(a2, b1)
-    up = u.mul_(u).addcmul_(v, v).sqrt_().sum(-1)
+    u, v = torch.sub(a1, b2), torch.add(a2, b1)  # in place below: mul_/add_ have vmap batching rules
+    up = u.mul_(u).add_(v.mul_(v)).sqrt_().sum(-1)
     p = n_pairs
     u, v = torch.add(a1[..., :p, :], b2[..., :p, :]), torch.sub(a2[..., :p, :], b1[..., :p, :])
-    down = u.mul_(u).addcmul_(v, v).sqrt_().sum(-1)
+    down = u.mul_(u).add_(v.mul_(v)).sqrt_().sum(-1)
     return torch.cat([out_real, up[..., :p], down, up[..., p:]], dim=-1)
 
 

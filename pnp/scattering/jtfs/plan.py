@@ -124,7 +124,8 @@ def conv_matrix(h_time: np.ndarray, n_rows: int, stride: int, n_cols: int) -> np
 class FrequencyStage:
     """Frequential scattering of one stack ``(B, n1, t)`` and everything after its modulus.
 
-    ``W`` (R, n1) complex: all frequential wavelets stacked (rows grouped by ``n_fr``);
+    ``W`` (R, n1) complex: all frequential wavelets stacked (rows grouped by ``n_fr`` until
+    :meth:`pair_spins` reorders them);
     ``average`` (R_out, R) real: frequential averaging, unpadding and channel selection.
     ``row_psi``/``row_pos`` (R,): the wavelet (index into the stage's filter list) and the
     subsampled frequential position of each row. After :meth:`pair_spins`, the rows are ordered
