@@ -141,6 +141,42 @@ def _chunk_paired_modulus_sum(M: torch.Tensor, Xp: torch.Tensor, n_real: int, n_
     return torch.cat([out_real, up[..., :p], down, up[..., p:]], dim=-1)
 
 
+def _sum_over_chunks(part, length: int, step: int) -> torch.Tensor:
+    """``part(t0) + part(t0 + step) + ...`` over the time chunks ``t0 = 0, step, ... < length``."""
+    out = None
+    for t in range(0, length, step):
+        p = part(t)
+        out = p if out is None else out + p
+    return out
+
+
+def _signed_contraction(W: torch.Tensor, Xr: torch.Tensor, dXr: torch.Tensor, step: int, single: bool = False):
+    """One pass over the time chunks of the primal planes ``Xr`` (.., 2n, L): ``sum_t |W X|``
+    (.., R) and, for tangent planes ``dXr`` (.., m, L), ``E = sum_t dXr sgn(W X)^T`` (.., m, 2R).
+    ``single``: one signal, 2-D matmuls (lets vmap fold batched tangents into rows)."""
+    R = W.shape[0]
+    Wr = _real_embedding(W)
+    out = E = None
+    for t in range(0, Xr.shape[-1], step):
+        Y, mag = _chunk_modulus(Wr, Xr[..., t : t + step], R)
+        sgn = (Y.unflatten(-2, (2, R)) * _inverse(mag).unsqueeze(-3)).flatten(-3, -2)  # (.., 2R, c)
+        D = dXr[..., t : t + step]
+        part = torch.matmul(D[0], sgn[0].transpose(-1, -2))[None] if single else torch.matmul(D, sgn.transpose(-1, -2))
+        out = mag.sum(-1) if out is None else out + mag.sum(-1)
+        E = part if E is None else E + part  # per tangent: [[a p, a q], [b p, b q]] summed over t
+    return out, E
+
+
+def _tangent_output(W: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
+    """``d out[r] = Re sum_n W[r, n] G[r, n]`` from ``E`` (.., 2n, 2R) of :func:`_signed_contraction`:
+    ``G = sum_t conj(sgn) dX`` has ``Re G = a p + b q``, ``Im G = b p - a q`` (a, b = Re, Im dX;
+    p, q = Re, Im sgn). Returns (.., R)."""
+    R, n = W.shape
+    G_re = (E[..., :n, :R] + E[..., n:, R:]).transpose(-1, -2)  # (.., R, n)
+    G_im = (E[..., n:, :R] - E[..., :n, R:]).transpose(-1, -2)
+    return (W.real * G_re - W.imag * G_im).sum(-1)
+
+
 class _MatmulModulusSum(torch.autograd.Function):
     """``out[b, r] = sum_t |(W @ X[b])[r, t]|``, computed over time chunks of ``step`` samples.
 
@@ -157,19 +193,20 @@ class _MatmulModulusSum(torch.autograd.Function):
     @staticmethod
     def forward(X: torch.Tensor, W: torch.Tensor, step: int, layout: tuple[int, int]) -> torch.Tensor:
         R, n = W.shape
-        out = None
         if n >= PAIR_MIN_COLUMNS and layout != (0, 0):
             M = _paired_matrix(W, *layout)
-            for t in range(0, X.shape[-1], step):
+
+            def part(t):
                 Xt = X[..., t : t + step]
-                part = _chunk_paired_modulus_sum(M, torch.cat([Xt.real, Xt.imag], -1), *layout)
-                out = part if out is None else out + part
-            return out
-        Wr, Xr = _real_embedding(W), _planes(X)
-        for t in range(0, X.shape[-1], step):
-            part = _chunk_modulus_sum(Wr, Xr[..., t : t + step], R)
-            out = part if out is None else out + part
-        return out
+                return _chunk_paired_modulus_sum(M, torch.cat([Xt.real, Xt.imag], -1), *layout)
+
+        else:
+            Wr, Xr = _real_embedding(W), _planes(X)
+
+            def part(t):
+                return _chunk_modulus_sum(Wr, Xr[..., t : t + step], R)
+
+        return _sum_over_chunks(part, X.shape[-1], step)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -192,21 +229,9 @@ class _MatmulModulusSum(torch.autograd.Function):
     @staticmethod
     def jvp(ctx, dX: torch.Tensor, dW, _dstep, _dlayout) -> torch.Tensor:
         X, W = ctx.saved_tensors
-        R, n = W.shape
-        Wr, Xr = _real_embedding(W), _planes(X)
-        single = X.dim() == 3 and X.shape[0] == 1  # one signal: 2-D matmuls let vmap fold tangents into rows
-        dXr = _planes(dX)  # (.., 2n, L): [Re dX; Im dX]
-        E = None
-        for t in range(0, X.shape[-1], ctx.step):
-            Y, mag = _chunk_modulus(Wr, Xr[..., t : t + ctx.step], R)
-            sgn = (Y.unflatten(-2, (2, R)) * _inverse(mag).unsqueeze(-3)).flatten(-3, -2)  # (.., 2R, c)
-            D = dXr[..., t : t + ctx.step]
-            part = torch.matmul(D[0], sgn[0].transpose(-1, -2))[None] if single else torch.matmul(D, sgn.transpose(-1, -2))
-            E = part if E is None else E + part  # (.., 2n, 2R): [[a p, a q], [b p, b q]] summed over t
-        # G = sum_t conj(sgn) dX: Re G = a p + b q, Im G = b p - a q (a, b = Re, Im dX; p, q = Re, Im sgn)
-        G_re = (E[..., :n, :R] + E[..., n:, R:]).transpose(-1, -2)
-        G_im = (E[..., n:, :R] - E[..., :n, R:]).transpose(-1, -2)
-        return (W.real * G_re - W.imag * G_im).sum(-1)
+        single = X.dim() == 3 and X.shape[0] == 1
+        _, E = _signed_contraction(W, _planes(X), _planes(dX), ctx.step, single)  # E (.., 2n, 2R)
+        return _tangent_output(W, E)
 
 
 def dual_matmul_modulus_sum(
@@ -222,22 +247,12 @@ def dual_matmul_modulus_sum(
     """
     if width == 1:
         return matmul_modulus_sum(X, W, step, layout)
-    R, n = W.shape
+    n = W.shape[1]
     X = X.unflatten(0, (-1, width))
     B, P, L = X.shape[0], width - 1, X.shape[-1]
-    Wr, Xr = _real_embedding(W), _planes(X[:, 0])  # (2R, 2n), (B, 2n, L)
-    dXr = _planes(X[:, 1:]).reshape(B, P * 2 * n, L)  # (B, P * 2n, L)
-    out = E = None
-    for t in range(0, L, step):
-        Y, mag = _chunk_modulus(Wr, Xr[..., t : t + step], R)
-        sgn = (Y.unflatten(-2, (2, R)) * _inverse(mag).unsqueeze(-3)).flatten(-3, -2)  # (B, 2R, c)
-        part_out, part_E = mag.sum(-1), torch.matmul(dXr[..., t : t + step], sgn.transpose(-1, -2))
-        out = part_out if out is None else out + part_out
-        E = part_E if E is None else E + part_E  # (B, P * 2n, 2R)
-    E = E.unflatten(1, (P, 2 * n))
-    G_re = (E[..., :n, :R] + E[..., n:, R:]).transpose(-1, -2)  # (B, P, R, n)
-    G_im = (E[..., n:, :R] - E[..., :n, R:]).transpose(-1, -2)
-    d_out = (W.real * G_re - W.imag * G_im).sum(-1)  # (B, P, R)
+    dXr = _planes(X[:, 1:]).reshape(B, P * 2 * n, L)  # all tangents as rows: (B, P * 2n, L)
+    out, E = _signed_contraction(W, _planes(X[:, 0]), dXr, step)  # (B, R), (B, P * 2n, 2R)
+    d_out = _tangent_output(W, E.unflatten(1, (P, 2 * n)))  # (B, P, R)
     return torch.cat([out.unsqueeze(1), d_out], dim=1).flatten(0, 1)
 
 
