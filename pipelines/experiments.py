@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from pnp.files import atomic_write
+
 SYNTH = "amchirp"
 N_INITS = 5
 ITERS = 100
@@ -37,11 +39,11 @@ STEPS = ("landscapes", "match", "sweep", "pairs", "presets", "arpeggio", "figure
 
 
 def _write(path: str, obj) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(obj, f)
+
+    atomic_write(path, write)
     print(f"wrote {path}", flush=True)
 
 
@@ -125,13 +127,14 @@ def compact(res: str) -> None:
                 path = os.path.join(root, name)
                 with open(path) as f:
                     obj = json.load(f)
-                tmp = path + ".tmp"
-                with open(tmp, "w") as f:
-                    if name == "table.json":
-                        json.dump(_round(obj, 4), f, indent=1)
-                    else:
-                        json.dump(_round(obj), f, separators=(",", ":"))
-                os.replace(tmp, path)
+                def write(tmp: str, obj=obj, table=name == "table.json") -> None:
+                    with open(tmp, "w") as f:
+                        if table:
+                            json.dump(_round(obj, 4), f, indent=1)
+                        else:
+                            json.dump(_round(obj), f, separators=(",", ":"))
+
+                atomic_write(path, write)
 
 
 def _load(path: str):

@@ -58,10 +58,11 @@ class Representation(nn.Module):
                 f"x must have N = {n_samples} samples (the representation's shape), got {x.shape[-1]}"
             )
 
-    def check_tangents(self, x: torch.Tensor, dx: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``dx`` is a (B, P, N) tensor of ``x``'s dtype and device,
-        with B, N those of ``x`` (B, N) and P >= 1."""
-        self.check_input(x)
+    def check_tangents(self, x: torch.Tensor, dx: torch.Tensor, n_samples: int | None = None) -> None:
+        """Raise ``ValueError`` unless ``x`` passes :meth:`check_input` (with ``n_samples``) and
+        ``dx`` is a (B, P, N) tensor of ``x``'s dtype and device, with B, N those of ``x`` and
+        P >= 1."""
+        self.check_input(x, n_samples)
         if not isinstance(dx, torch.Tensor):
             raise ValueError(f"dx must be a torch.Tensor of shape (B, P, N), got {type(dx).__name__}")
         B, N = x.shape

@@ -257,11 +257,9 @@ class TimeFrequencyScattering(Representation):
         :func:`~pnp.scattering.jtfs.core.scatter`): the numbers of ``torch.func.jvp``, computed
         without autograd's forward mode. Used by :func:`pnp.jacobian.features_and_jacobian`.
         Not meant to be differentiated itself (its derivative is NaN at x = 0)."""
-        self.check_tangents(x, dx)
+        self.check_tangents(x, dx, self.N)
         if x.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"x must be float32 or float64, got {x.dtype}")
-        if x.shape[-1] != self.N:
-            raise ValueError(f"x must have shape (B, N) with N = {self.N} (the shape argument), got {tuple(x.shape)}")
         B, P = dx.shape[:2]
         dual = torch.cat([x.unsqueeze(1), dx], dim=1).reshape(B * (P + 1), self.N)
         out = scatter(dual, self.plan, self._ops(x.dtype, x.device), width=P + 1)
