@@ -71,10 +71,12 @@ class TimeFrequencyScattering(Representation):
         'joint': ``(B, P, F', T')``, one path per ``(n2, n_fr)``, no zeroth order (needs F != 0).
     eps : float in [0, 1e-3]
         Fourier-domain filter taps below ``eps`` times the filter's peak, and frequential rows
-        whose weights are all below ``eps`` times the largest, are skipped. ``0`` gives kymatio's
-        exact arithmetic (parity 3e-8, the float32 rounding of the references); the default
-        ``1e-5`` is ~1.4x faster on the PNP configuration and stays within 3.1e-6 relative of
-        kymatio on every test fixture (the contract is 1e-4).
+        whose influence on every output is below ``eps`` (see
+        :meth:`~.plan.FrequencyStage.crop_rows`), are skipped, and spin pairs within ``10 eps``
+        are made exact conjugates. ``0`` gives kymatio's exact arithmetic (parity 3e-8, the
+        float32 rounding of the references); the default ``1e-5`` is several times faster on the
+        PNP configuration and stays within 7.3e-6 relative of kymatio on every test fixture
+        (the contract is 1e-4).
     log1p_c : float or None
         Compression used by :meth:`features`.
 
