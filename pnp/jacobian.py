@@ -217,7 +217,7 @@ def features_and_jacobian(
         if jacobian:
             with torch.no_grad():
                 dx, x = vmap(jacfwd(audio, has_aux=True))(block)  # (b, N, P), (b, N)
-                S, dS = representation.features_jvp(x, dx.transpose(1, 2).contiguous())  # (b, K), (b, P, K)
+                S, dS = representation.features_jvp(x, dx.transpose(1, 2))  # (b, K), (b, P, K)
             J_parts.append(dS.transpose(1, 2))
         else:
             with torch.no_grad():

@@ -151,7 +151,7 @@ class FrequencyStage:
         average of an output relative to that output's largest weight: rows far outside the
         ``n1`` range of the input (where a wide frequential wavelet has only its tails) reach
         the outputs only through the far tails of the averaging Gaussian. With ``F=2`` this
-        drops 20-30 % of the rows of the small second-order stages of the PNP configuration."""
+        drops 20-31 % of the rows of the small second-order stages of the PNP configuration."""
         A = np.abs(self.average)
         keep = A.max(axis=0) > 0
         if eps > 0:
