@@ -18,6 +18,13 @@ Prints (all on the same first ``--samples`` samples of the spec, rounded up to w
 6. for ``data/ftm_pnp.toml``: the measured CPU time per sample (one thread) and projections
    of the 10^5-sample precompute.
 
+``--precision`` instead measures, side by side in one child process (one thread), the
+per-sample cost of float64, mixed (float64 synth and tangents, float32 representation) and
+float32 on the first ``--samples`` samples of ``data/ftm_pnp.toml`` and
+``data/amchirp_pnp.toml``, the share of the synth and its ``jacfwd`` tangents, the relative
+errors of J and M against float64, and the CPU-day projections of the full sets; it writes
+``docs/results/bench_precision.json``.
+
 The machine may be shared: the load average is printed before and after.
 """
 
@@ -72,7 +79,7 @@ def bare(spec_path: str, n: int, whole_chunks: bool = True) -> dict:
     for a in range(0, n, c):
         x = torch.as_tensor(nu[a : a + c], dtype=spec.dtype)
         S, J = features_and_jacobian(synth, rep, x, batch_size=spec.compute["batch_size"], parametrization=param,
-                                     jacobian=spec.store["jacobian"])
+                                     jacobian=spec.store["jacobian"], representation_dtype=spec.representation_dtype)
         if J is not None:
             M = metric(J)
             E = eigenvalues(M)
@@ -128,7 +135,7 @@ def ftm_projection(ratio: float | None) -> None:
     total_cpu = per_sample * fspec.n_samples
     K = int(math.prod(fspec.build_representation().output_shape))
     raw = raw_bytes(K, 5)
-    print(f"ftm_pnp (10^5 samples, N = 2^16, K = {K}, P = 5, float64): {per_sample:.1f} s/sample on one CPU "
+    print(f"ftm_pnp (10^5 samples, N = 2^16, K = {K}, P = 5, {fspec.compute['dtype']}): {per_sample:.1f} s/sample on one CPU "
           f"thread (mean of {ftm['samples']}), peak memory {fmt_bytes(ftm['maxrss'])} → {total_cpu / 86400:.1f} "
           f"CPU-days: {total_cpu / 2 / 86400:.1f} days on this 2-core machine, {total_cpu / 256 / 3600:.1f} h on "
           f"256 cores, {total_cpu / 1024 / 3600:.1f} h on 1024 cores (linear scaling, ~2 GB per task)")
@@ -139,6 +146,93 @@ def ftm_projection(ratio: float | None) -> None:
     print("  store: " + size)
 
 
+PRECISION_SPECS = ("ftm_pnp", "amchirp_pnp")
+PRECISIONS = (("float64", "float64", None), ("mixed", "float64", "float32"), ("float32", "float32", None))
+
+
+def precision_child(spec_name: str, n: int) -> dict:
+    """One thread, this process: per-sample seconds of each precision, synth + tangent seconds,
+    and the relative errors of J and M (per sample, Frobenius) against float64."""
+    import numpy as np
+    import torch
+    from torch.func import jacfwd, vmap
+
+    from pnp.jacobian import features_and_jacobian, metric
+    from pnp.spec import load_spec
+
+    torch.set_num_threads(1)
+    spec = load_spec(ROOT / "data" / f"{spec_name}.toml")
+    synth = spec.build_synth()
+    rep = spec.build_representation(synth)
+    param = spec.parametrization(synth)
+    nu = torch.as_tensor(spec.layout().nu[:n], dtype=torch.float64)
+    features_and_jacobian(synth, rep, nu[:1], parametrization=param)  # warm-up (plans, allocator)
+    out: dict = {"spec": spec_name, "samples": n, "n_total": spec.n_samples, "seconds_per_sample": {}, "errors": {}}
+    results = {}
+    for name, nu_dtype, rep_dtype in PRECISIONS:
+        x = nu.to(getattr(torch, nu_dtype))
+        t0 = time.perf_counter()
+        S, J = features_and_jacobian(synth, rep, x, parametrization=param,
+                                     representation_dtype=getattr(torch, rep_dtype) if rep_dtype else None)
+        out["seconds_per_sample"][name] = (time.perf_counter() - t0) / n
+        results[name] = (S.double(), J.double(), metric(J))
+
+    def audio(v):
+        y = synth(param.theta(v)[None], validate=False)[0]
+        return y, y
+
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for i in range(n):
+            vmap(jacfwd(audio, has_aux=True))(nu[i : i + 1])
+    out["tangent_seconds_per_sample"] = (time.perf_counter() - t0) / n
+
+    def rel(a, b):
+        return ((a - b).flatten(1).norm(dim=1) / b.flatten(1).norm(dim=1)).numpy()
+
+    S0, J0, M0 = results["float64"]
+    for name in ("mixed", "float32"):
+        S, J, M = results[name]
+        out["errors"][name] = {
+            key: {"max": float(np.max(e)), "median": float(np.median(e))}
+            for key, e in (("S", rel(S, S0)), ("J", rel(J, J0)), ("M", rel(M, M0)))
+        }
+    return out
+
+
+def precision(n: int) -> None:
+    import datetime
+    import platform
+
+    from pnp.files import write_json
+
+    report = {"command": f"python benchmarks/precompute.py --precision --samples {n}",
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                          "cpus": os.cpu_count(), "load_average_before": os.getloadavg()[0]},
+              "threads": 1, "specs": {}}
+    print(f"# precision benchmark: {n} samples per spec, one thread, load average {os.getloadavg()[0]:.2f}")
+    for name in PRECISION_SPECS:
+        proc = subprocess.run([sys.executable, __file__, "--precision-child", name, str(n)], env=worker_env(),
+                              capture_output=True, text=True, cwd=ROOT, check=True)
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        t = r["seconds_per_sample"]
+        print(f"{name} ({r['n_total']} samples): s/sample float64 {t['float64']:.2f}, mixed {t['mixed']:.2f} "
+              f"(x{t['float64'] / t['mixed']:.2f}), float32 {t['float32']:.2f}; synth + jacfwd tangents "
+              f"{r['tangent_seconds_per_sample']:.3f} s/sample ({100 * r['tangent_seconds_per_sample'] / t['mixed']:.1f} % of mixed)")
+        for p, e in r["errors"].items():
+            print(f"  {p} vs float64 (relative, per sample; max / median over {n}): "
+                  + ", ".join(f"{k} {v['max']:.1e} / {v['median']:.1e}" for k, v in e.items()))
+        r["cpu_days"] = {p: t[p] * r["n_total"] / 86400 for p in t}
+        print(f"  full set: {r['cpu_days']['float64']:.1f} CPU-days float64, {r['cpu_days']['mixed']:.1f} mixed "
+              f"({r["cpu_days"]["mixed"] * 1440 / 256:.2g} min on 256 cores)")
+        report["specs"][name] = r
+    report["machine"]["load_average_after"] = os.getloadavg()[0]
+    path = ROOT / "docs" / "results" / "bench_precision.json"
+    write_json(path, report)
+    print(f"# wrote {path.relative_to(ROOT)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", default=str(ROOT / "data" / "demo.toml"))
@@ -147,7 +241,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="bare / 1-worker repetitions, best kept (default 2)")
     ap.add_argument("--bare", nargs=3, metavar=("SPEC", "N", "WHOLE_CHUNKS"), help=argparse.SUPPRESS)
     ap.add_argument("--ftm-only", action="store_true", help="only the ftm_pnp per-sample measurement")
+    ap.add_argument("--precision", action="store_true",
+                    help="float64 vs mixed vs float32 on ftm_pnp and amchirp_pnp (first --samples samples)")
+    ap.add_argument("--precision-child", nargs=2, metavar=("SPEC", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.precision_child:
+        print(json.dumps(precision_child(args.precision_child[0], int(args.precision_child[1]))))
+        return
+    if args.precision:
+        precision(args.samples)
+        return
     if args.bare:
         print(json.dumps(bare(args.bare[0], int(args.bare[1]), bool(int(args.bare[2])))))
         return

@@ -35,7 +35,8 @@ class Engine:
     representation: Any
     parametrization: Any
     device: Any  # torch.device
-    dtype: Any  # torch.dtype
+    dtype: Any  # torch.dtype of nu, theta and the synth
+    representation_dtype: Any  # torch.dtype of the representation (differs in mixed precision)
     batch_size: int
     jacobian: bool
     audio: bool
@@ -102,6 +103,7 @@ def build_engine(spec, device: str = "cpu") -> Engine:
         parametrization=spec.parametrization(synth),
         device=dev,
         dtype=spec.dtype,
+        representation_dtype=spec.representation_dtype,
         batch_size=spec.compute["batch_size"],
         jacobian=spec.store["jacobian"],
         audio=spec.store["audio"],
@@ -126,7 +128,7 @@ def compute_block(engine: Engine, theta: np.ndarray) -> tuple[dict[str, np.ndarr
     nu = nu.to(engine.device)
     S, J = features_and_jacobian(
         engine.synth, engine.representation, nu, batch_size=engine.batch_size,
-        jacobian=engine.jacobian, parametrization=param,
+        jacobian=engine.jacobian, parametrization=param, representation_dtype=engine.representation_dtype,
     )
     data: dict[str, np.ndarray] = {"features": S.to(torch.float32).cpu().numpy()}
     ok = np.isfinite(data["features"]).all(axis=1)

@@ -519,7 +519,7 @@ def verify(
         raise ValueError(f"--recompute must be an integer >= 0, got {recompute}")
     st = pstore.open_store(store, storage_options)
     spec = st.spec()
-    rtol = rtol if rtol is not None else (1e-5 if spec.compute["dtype"] == "float64" else 1e-4)
+    rtol = rtol if rtol is not None else (1e-5 if spec.compute["dtype"] == "float64" else 1e-4)  # mixed: float32 representation
     counts = st.counts()
     S = st.n_samples
     rep.lines.append(f"store {st.path}: {S} samples, {counts['done']} done, {counts['failed']} failed, "

@@ -174,6 +174,7 @@ def features_and_jacobian(
     batch_size: int = DEFAULT_BATCH_SIZE,
     jacobian: bool = True,
     parametrization: Parametrization | None = None,
+    representation_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Features ``S = Φ(g(θ(ν)))`` and Jacobian ``J = ∂S/∂ν`` of a batch of parameter points.
 
@@ -194,11 +195,18 @@ def features_and_jacobian(
         False: features only (J is None), computed without autograd.
     parametrization : Parametrization, optional
         Pre-built ν → θ map (saves rebuilding it on every call).
+    representation_dtype : torch.float32 or torch.float64, optional
+        Precision of Φ (default: ν's dtype). *Mixed precision*: with ν in float64 and
+        ``representation_dtype=torch.float32``, θ, the synth and its audio tangents ``∂x/∂ν``
+        are computed in float64 (chirp phases need it) and Φ runs in float32
+        (``representation.features_jvp(x, dx, compute_dtype)``: the audio and tangents are
+        rounded to float32, except for the JTFS's zeroth order, a linear functional of the
+        audio formed in float64); S and J are then float32.
 
     Returns
     -------
-    S : torch.Tensor, (B, K), ν's dtype/device
-    J : torch.Tensor, (B, K, P), ν's dtype/device — ``J[b, k, i] = ∂S[b, k]/∂ν[b, i]`` — or None
+    S : torch.Tensor, (B, K), ``representation_dtype`` (default ν's dtype), ν's device
+    J : torch.Tensor, (B, K, P), same dtype/device — ``J[b, k, i] = ∂S[b, k]/∂ν[b, i]`` — or None
 
     Raises ``ValueError`` for a badly shaped ν, values outside [-1, 1], or bad fixed values.
     Non-finite outputs are returned as they are (callers decide what to do with them).
@@ -206,6 +214,11 @@ def features_and_jacobian(
     param = parametrization or Parametrization(synth.space, fixed)
     nu = param.check_nu(nu)
     batch_size = _check_batch_size(batch_size)
+    if representation_dtype is None:
+        representation_dtype = nu.dtype
+    if representation_dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"representation_dtype must be torch.float32 or torch.float64, got {representation_dtype!r}")
+    rdt = representation_dtype
 
     def audio(nu1: torch.Tensor):  # (P,) → ((N,), (N,))
         x = synth(param.theta(nu1)[None], validate=False)[0]
@@ -217,18 +230,19 @@ def features_and_jacobian(
         if jacobian:
             with torch.no_grad():
                 dx, x = vmap(jacfwd(audio, has_aux=True))(block)  # (b, N, P), (b, N)
-                S, dS = representation.features_jvp(x, dx.transpose(1, 2))  # (b, K), (b, P, K)
+                dx = dx.transpose(1, 2)  # (b, P, N)
+                S, dS = representation.features_jvp(x, dx, rdt) if rdt != nu.dtype else representation.features_jvp(x, dx)
             J_parts.append(dS.transpose(1, 2))
         else:
             with torch.no_grad():
                 x = synth(param.theta(block), validate=False)
-                S = representation.features(x)
+                S = representation.features(x, rdt) if rdt != nu.dtype else representation.features(x)
         S_parts.append(S.detach())
     if not S_parts:  # B = 0: learn K from one point, return empty arrays
         with torch.no_grad():
-            K = representation.features(synth(param.theta(nu.new_zeros(1, param.dim)), validate=False)).shape[1]
-        S0 = nu.new_zeros(0, K)
-        return S0, (nu.new_zeros(0, K, param.dim) if jacobian else None)
+            K = representation.features(synth(param.theta(nu.new_zeros(1, param.dim)), validate=False), rdt).shape[1]
+        S0 = nu.new_zeros(0, K, dtype=rdt)
+        return S0, (nu.new_zeros(0, K, param.dim, dtype=rdt) if jacobian else None)
     S = torch.cat(S_parts)
     return S, (torch.cat(J_parts) if jacobian else None)
 
@@ -260,3 +274,19 @@ def eigenvalues(M: torch.Tensor) -> torch.Tensor:
     if bool(ok.any()):
         out[ok] = torch.linalg.eigvalsh(M64[ok])
     return out
+
+
+def metric_trace_and_share(J: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """trace(M) of ``M = JᵀJ`` and the share of it carried by the coefficients ``rows``.
+
+    J (B, K, P) real, rows (R,) int64 indices into K -> ``trace`` (B,) float64 =
+    ``sum_{k,i} J[b,k,i]^2`` and ``share`` (B,) float64 in [0, 1] =
+    ``sum_{k in rows, i} J[b,k,i]^2 / trace`` (0 where the trace is 0).
+    """
+    if not isinstance(J, torch.Tensor) or J.dim() != 3 or not J.is_floating_point():
+        shape = tuple(J.shape) if isinstance(J, torch.Tensor) else type(J).__name__
+        raise ValueError(f"J must be a real floating tensor of shape (B, K, P), got {shape}")
+    energy = J.to(torch.float64).square().sum(-1)  # (B, K)
+    trace = energy.sum(-1)
+    part = energy.index_select(1, rows.to(device=J.device, dtype=torch.int64)).sum(-1)
+    return trace, torch.where(trace > 0, part / torch.where(trace > 0, trace, 1.0), 0.0)

@@ -35,9 +35,13 @@ A spec is a TOML file with these tables (``*`` = required; defaults in brackets)
     c = 1e-3                               # log1p constant [1e-3]
 
     [compute]
-    dtype = "float64"                      # float64 | float32: precision of the computation
-                                           # [float64; float32 round-off in long chirps and in
-                                           # log1p(|S|/c) of faint coefficients reaches % in J]
+    dtype = "float64"                      # float64 | mixed | float32: precision of the
+                                           # computation [float64; float32 round-off in long
+                                           # chirps and in log1p(|S|/c) of faint coefficients
+                                           # reaches % in J]; mixed: θ, ν, synth and audio
+                                           # tangents in float64, the representation in float32
+                                           # (J within ~2e-3, M within ~5e-4 of float64 on the
+                                           # PNP sets; docs in pnp.jacobian.features_and_jacobian)
     batch_size = 1                         # samples per Jacobian micro-batch [1]; bounds the
                                            # memory, may change when resuming (1 is the fastest
                                            # on CPU: each sample is already 1 + P signals)
@@ -78,7 +82,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 GRID_KINDS = ("regular", "jittered", "random")
 SPLIT_RULES = ("none", "pnp", "random")
 COMPRESSIONS = ("none", "log1p")
-DTYPES = ("float64", "float32")
+DTYPES = ("float64", "mixed", "float32")
 CODECS = ("blosc-zstd", "zstd", "none")
 
 _TOP = {"name", "description", "synth", "grid", "split", "representation", "features", "compute", "store"}
@@ -290,9 +294,19 @@ class DatasetSpec:
 
     @property
     def dtype(self):
+        """torch dtype of ν, θ and the synth (float64 for ``compute.dtype = "mixed"``)."""
         import torch
 
-        return getattr(torch, self._data["compute"]["dtype"])
+        name = self._data["compute"]["dtype"]
+        return torch.float64 if name == "mixed" else getattr(torch, name)
+
+    @property
+    def representation_dtype(self):
+        """torch dtype of the representation (float32 for ``compute.dtype = "mixed"``)."""
+        import torch
+
+        name = self._data["compute"]["dtype"]
+        return torch.float32 if name == "mixed" else getattr(torch, name)
 
     @property
     def n_samples(self) -> int:

@@ -187,3 +187,53 @@ def test_parametrization_round_trip_and_description():
     d = param.to_dict()
     assert d["free"] == ["omega", "p", "D"] and d["fixed"] == {"tau": 0.3, "alpha": 0.5}
     assert d["range"] == [-1.0, 1.0]
+
+
+@pytest.mark.parametrize("case", ["ftm", "amchirp"])
+def test_mixed_precision_jacobian_is_within_2e3_of_float64(case):
+    """Mixed precision (ν, θ, synth, tangents float64; the zero-padded PNP-kind JTFS in float32)
+    gives float32 S and J within 2e-3 relative (Frobenius, per sample) of the all-float64
+    computation, and M within 1e-3, on small FTM and AM-chirp configurations (the cast of
+    tangents alone, as float32 everywhere, is far off for the chirps)."""
+    if case == "ftm":
+        synth = ps.get("ftm", n_samples=2**13)
+        rep = sc.get("jtfs", J=9, J_fr=3, Q=(8, 1), shape=2**13, T="global", F=2, pad_mode="zero", log1p_c=1e-3)
+    else:
+        synth = ps.get("amchirp", sample_rate=2048.0, duration=2.0)
+        rep = sc.get("jtfs", J=9, J_fr=3, Q=(8, 1), shape=2**12, T="global", F=2, pad_mode="zero", log1p_c=1e-3)
+    param = Parametrization(synth.space)
+    g = torch.Generator().manual_seed(3)
+    nu = torch.rand(3, param.dim, generator=g, dtype=torch.float64) * 1.8 - 0.9
+    S64, J64 = features_and_jacobian(synth, rep, nu, parametrization=param)
+    S, J = features_and_jacobian(synth, rep, nu, parametrization=param, representation_dtype=torch.float32)
+    assert S.dtype == J.dtype == torch.float32 and J.shape == J64.shape
+
+    def rel(a, b):
+        return (a.double() - b).flatten(1).norm(dim=1) / b.flatten(1).norm(dim=1)
+
+    assert rel(J, J64).max() < 2e-3, rel(J, J64)
+    assert rel(S, S64).max() < 2e-3
+    assert rel(metric(J), metric(J64)).max() < 1e-3
+    S_only, none = features_and_jacobian(synth, rep, nu, parametrization=param, jacobian=False,
+                                         representation_dtype=torch.float32)
+    assert none is None and S_only.dtype == torch.float32 and rel(S_only, S64).max() < 2e-3
+    with pytest.raises(ValueError, match="representation_dtype"):
+        features_and_jacobian(synth, rep, nu, parametrization=param, representation_dtype=torch.float16)
+
+
+def test_metric_trace_and_share():
+    """trace(JᵀJ) equals the trace of :func:`metric`; the share of a set of rows is their part
+    of the squared entries (all rows: 1; none: 0; a zero Jacobian: share 0, not NaN)."""
+    from pnp.jacobian import metric_trace_and_share
+
+    g = torch.Generator().manual_seed(5)
+    J = torch.randn(4, 7, 3, generator=g, dtype=torch.float32)
+    J[3] = 0
+    trace, share = metric_trace_and_share(J, torch.tensor([0, 2]))
+    assert trace.dtype == share.dtype == torch.float64
+    torch.testing.assert_close(trace, torch.diagonal(metric(J), dim1=1, dim2=2).sum(-1))
+    expected = J.double()[:, [0, 2]].square().sum((1, 2)) / J.double().square().sum((1, 2))
+    torch.testing.assert_close(share[:3], expected[:3])
+    assert share[3] == 0 and trace[3] == 0
+    torch.testing.assert_close(metric_trace_and_share(J, torch.arange(7))[1][:3], torch.ones(3, dtype=torch.float64))
+    assert torch.equal(metric_trace_and_share(J, torch.tensor([], dtype=torch.int64))[1], torch.zeros(4, dtype=torch.float64))

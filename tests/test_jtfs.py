@@ -207,6 +207,9 @@ AD_CONFIGS = {
     "global-joint": dict(T="global", F=2, format="joint"),
     "local-time": dict(T=None, F=2, format="time"),
     "local-joint": dict(T=32, F=None, format="joint"),
+    # the PNP authors' zero padding (every autodiff test runs on these too)
+    "global-time-zero": dict(T="global", F=2, format="time", pad_mode="zero"),
+    "local-joint-zero": dict(T=32, F=2, format="joint", pad_mode="zero"),
 }
 
 
@@ -836,6 +839,8 @@ BAD_ARGS = [  # (overrides of BASE, the argument the message must name)
     (dict(eps=1.0), "eps"),
     (dict(eps=-1e-9), "eps"),
     (dict(log1p_c=0), "log1p_c"),
+    (dict(pad_mode="constant"), "pad_mode"),
+    (dict(pad_mode=None), "pad_mode"),
 ]
 
 
@@ -874,3 +879,107 @@ def test_plan_computes_no_frequential_row_that_no_output_reads():
         assert (np.abs(stage.average).max(axis=0) > 0).all()
         # no frequential averaging: each output channel reads exactly one computed row
         assert stage.W.shape[0] == stage.average.shape[0] == stage.average.shape[1]
+
+
+# ================================================================================ 5. zero padding
+def _chirps(N: int, sr: float) -> torch.Tensor:
+    """Three AM chirps of the PNP set's kind, float64 (B, N)."""
+    from pnp.synth.amchirp import AMChirp
+
+    synth = AMChirp(sample_rate=sr, duration=N / sr)
+    theta = torch.tensor([[512.0, 4.0, 0.5], [700.0, 9.0, 1.3], [1024.0, 16.0, 4.0]], dtype=torch.float64)
+    return synth(theta)
+
+
+@pytest.mark.parametrize("signal", ["random", "chirp"])
+def test_zero_padding_makes_order_zero_the_sum_of_the_signal(signal):
+    """With ``pad_mode='zero'`` and ``T='global'`` the zeroth-order coefficient is the plain sum
+    of the N input samples (no other factor): within 1e-6 relative of ``x.sum()`` for random
+    signals with a non-zero mean and for chirps (whose sum cancels to ~1e-13 against samples of
+    order 1); the reflect-padded transform counts the mirrored samples and is far off."""
+    N = 2**12
+    if signal == "random":
+        x = _signal(n=N, seed=40, batch=(3,)) + torch.tensor([[0.1], [-0.3], [2.0]], dtype=torch.float64)
+    else:
+        x = _chirps(N, 1024.0)
+    kw = dict(J=8, J_fr=3, Q=(8, 1), shape=N, T="global", F=2)
+    S0 = TimeFrequencyScattering(**kw, pad_mode="zero")(x)[:, 0, 0]
+    total = x.sum(-1)
+    assert torch.all((S0 - total).abs() <= 1e-6 * total.abs()), (S0, total)
+    S0_reflect = TimeFrequencyScattering(**kw)(x)[:, 0, 0]
+    assert torch.all((S0_reflect - total).abs() > 1e3 * (S0 - total).abs().clamp_min(1e-300))
+
+
+def test_zero_and_reflect_padding_agree_on_a_compactly_supported_signal():
+    """A signal that is exactly 0 over the first and last ``pad`` + 1 samples has zeros as
+    its reflection too, so the two modes give the same transform up to round-off (1e-12
+    relative in float64), in both formats and for local and global averaging; on a signal
+    that reaches the edges they differ. (N = 2500 pads to 4096: 798 samples on each side.)"""
+    N = 2500
+    for kw in (dict(T="global", F=2, format="time"), dict(T=64, F=2, format="joint")):
+        zero = TimeFrequencyScattering(J=6, J_fr=3, Q=(8, 1), shape=N, pad_mode="zero", **kw)
+        reflect = TimeFrequencyScattering(J=6, J_fr=3, Q=(8, 1), shape=N, **kw)
+        pad = max(zero.plan.pad_left, zero.plan.pad_right)
+        assert 2 * (pad + 1) < N, "the test needs room for a compact support"
+        x = _signal(n=N, seed=41, batch=(2,))
+        x[:, : pad + 1] = 0
+        x[:, N - pad - 1 :] = 0
+        assert rel_err(zero(x), reflect(x)) < 1e-12
+        edge = _signal(n=N, seed=42, batch=(2,))
+        assert rel_err(zero(edge), reflect(edge)) > 1e-3
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_zero_padding_dual_batch_jvp_and_features_jvp_equal_torch_func_jvp(dtype):
+    """The dual-batch JVP (and ``features_jvp`` through log1p) of the zero-padded transform
+    equal ``torch.func.jvp`` (float64: 1e-12; float32: 1e-5) on the PNP configuration's kind
+    (T='global', F=2, order 0 kept)."""
+    N = 2**10
+    s = TimeFrequencyScattering(J=7, J_fr=3, Q=(6, 1), shape=N, T="global", F=2, pad_mode="zero", log1p_c=1e-3)
+    x = _chirps(N, 512.0)[:2].to(dtype)
+    dx = _signal(n=N, seed=43, batch=(2, 3), dtype=dtype)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    S, dS = s.jvp(x, dx)
+    F, dF = s.features_jvp(x, dx)
+    for p in range(3):
+        assert rel_err(dS[:, p], jvp(s, (x,), (dx[:, p],))[1]) < tol
+        assert rel_err(dF[:, p], jvp(s.features, (x,), (dx[:, p],))[1]) < tol
+    assert rel_err(S, s(x)) < tol and rel_err(F, s.features(x)) < tol
+
+
+def test_pad_mode_in_config_and_rebuilt():
+    """``config()`` records ``pad_mode``; ``pnp.scattering.get(**config)`` rebuilds the same
+    transform; the default is kymatio 0.4's 'reflect'."""
+    x = _signal(seed=44, batch=(2,))
+    for mode in ("reflect", "zero"):
+        s = TimeFrequencyScattering(**BASE, T="global", pad_mode=mode)
+        cfg = s.config()
+        assert cfg["pad_mode"] == mode
+        assert torch.equal(pnp.scattering.get(**json.loads(json.dumps(cfg)))(x), s(x))
+    assert TimeFrequencyScattering(**BASE).pad_mode == "reflect"
+    with pytest.raises(ValueError, match=r"pad_mode must be one of \('reflect', 'zero'\)"):
+        TimeFrequencyScattering(**BASE, pad_mode="Zero")
+
+
+@pytest.mark.parametrize("T", ["global", 64])
+def test_mixed_precision_keeps_order_zero_in_the_input_precision(T):
+    """``transform(x64, compute_dtype=float32)`` and ``jvp(x64, dx64, float32)`` return float32;
+    the zeroth order (and its derivatives) equal the float64 ones to float32 rounding even
+    where the chirp's sum cancels to ~1e-13, while the rest equals the float32 transform of the
+    rounded input exactly."""
+    N = 2**11
+    s = TimeFrequencyScattering(J=7, J_fr=3, Q=(6, 1), shape=N, T=T, F=2, pad_mode="zero")
+    x = _chirps(N, 1024.0)
+    dx = _signal(n=N, seed=45, batch=(3, 2))
+    S = s.transform(x, torch.float32)
+    S64, S32 = s(x), s(x.float())
+    assert S.dtype == torch.float32
+    assert torch.allclose(S[:, 0].double(), S64[:, 0], rtol=1e-6, atol=0)
+    assert torch.equal(S[:, 1:], S32[:, 1:])
+    P, dP = s.jvp(x, dx, torch.float32)
+    _, dP64 = s.jvp(x, dx)
+    assert P.dtype == dP.dtype == torch.float32
+    assert torch.allclose(dP[:, :, 0].double(), dP64[:, :, 0], rtol=1e-6, atol=0)
+    assert torch.equal(dP[:, :, 1:], s.jvp(x.float(), dx.float())[1][:, :, 1:])
+    with pytest.raises(ValueError, match="compute_dtype"):
+        s.transform(x, torch.float16)

@@ -352,6 +352,32 @@ def test_features_only_store_with_audio(workdir, inprocess_client):
     assert verify(path, recompute=1).ok
 
 
+def test_mixed_precision_store_records_its_dtype_and_refuses_another(workdir, inprocess_client, capsys):
+    """compute.dtype = "mixed": the stored features / Jacobian are those of
+    ``features_and_jacobian(..., representation_dtype=float32)`` on float64 ν; the store's spec
+    provenance says "mixed"; resuming it with a float64 spec is refused naming the field."""
+    spec_path = workdir / "mixed.toml"
+    spec_path.write_text(TINY.format(synth="amchirp", seed=1).replace('dtype = "float64"', 'dtype = "mixed"'))
+    path = workdir / "mixed.zarr"
+    summary = precompute(spec_path, path, client=inprocess_client, limit=4, progress=False, out=None)
+    assert summary.computed == 4
+    st = pstore.open_store(path)
+    assert st.spec().compute["dtype"] == "mixed"
+    spec = load_spec(spec_path)
+    synth = spec.build_synth()
+    param = spec.parametrization(synth)
+    nu = torch.tensor(param.nu(spec.layout().theta[:4]), dtype=torch.float64)
+    S, J = features_and_jacobian(synth, spec.build_representation(synth), nu, parametrization=param,
+                                 representation_dtype=torch.float32)
+    assert S.dtype == J.dtype == torch.float32
+    np.testing.assert_array_equal(st["features"][:4].compute(), S.numpy())
+    np.testing.assert_array_equal(st["jacobian"][:4].compute(), J.numpy())
+    float64 = workdir / "float64_on_mixed.toml"
+    float64.write_text(spec_path.read_text().replace('dtype = "mixed"', 'dtype = "float64"'))
+    err = _err(capsys, ["precompute", str(float64), "--store", str(path)])
+    assert "created from a different spec" in err and 'compute.dtype (this: "float64", other: "mixed")' in err
+
+
 # ------------------------------------------------------------------------------ errors
 def _err(capsys, argv) -> str:
     rc = main(argv)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from pnp.spec import DatasetSpec, load_spec, loads_spec
 
@@ -62,12 +63,23 @@ def test_shipped_specs_sizes_and_splits():
         np.testing.assert_array_equal(o.layout().split, dl.split)
         assert not o.store["jacobian"] and not dafx.store["jacobian"]
 
-    taslp = load_spec(DATA / "amchirp_taslp.toml")
-    split = taslp.layout().split
-    assert taslp.n_samples == 30**3
-    assert np.bincount(split, minlength=3).tolist() == [30**3 - 14**3 - 2700, 14**3, 2700]
-    bins = taslp.layout().bins
-    assert np.all((bins[split == 1] >= 8) & (bins[split == 1] <= 21))
+    # the PNP AM/FM-chirp set as the authors built it, and its local variant (same rule)
+    for name, bins_per_param, (lo, hi), n_test in (("amchirp_pnp", 30, (8, 21), 2700), ("amchirp_pnp_local", 12, (3, 8), 173)):
+        chirps = load_spec(DATA / f"{name}.toml")
+        n, n_val = bins_per_param**3, (hi - lo + 1) ** 3
+        split = chirps.layout().split
+        assert chirps.n_samples == n
+        assert np.bincount(split, minlength=3).tolist() == [n - n_val - n_test, n_val, n_test]
+        bins = chirps.layout().bins
+        assert np.all((bins[split == 1] >= lo) & (bins[split == 1] <= hi))
+        assert np.all(np.any((bins[split != 1] < lo) | (bins[split != 1] > hi), axis=1))
+        rc = chirps.representation_config()
+        assert (rc["J"], rc["J_fr"], rc["Q"], rc["Q_fr"], rc["F"], rc["T"], rc["pad_mode"]) == (
+            13, 3, [12, 1], 1, 2, "global", "zero")
+        assert rc["shape"] == 2**15 and chirps.build_synth().sample_rate == 8192.0
+        assert chirps.compute["dtype"] == "mixed" and chirps.store["audio"] and chirps.store["jacobian"]
+        assert chirps.dtype == torch.float64 and chirps.representation_dtype == torch.float32
+    assert load_spec(DATA / "amchirp_pnp.toml").layout().split.tolist().count(0) == 21_556
 
     ftm = load_spec(DATA / "ftm_pnp.toml")
     L = ftm.layout()
@@ -77,6 +89,7 @@ def test_shipped_specs_sizes_and_splits():
     rc = ftm.representation_config()
     assert (rc["J"], rc["J_fr"], rc["Q"], rc["Q_fr"], rc["F"], rc["T"]) == (13, 3, [12, 1], 1, 2, "global")
     assert rc["log1p_c"] == 1e-3 and rc["shape"] == 2**16
+    assert rc["pad_mode"] == "zero" and ftm.compute["dtype"] == "mixed"
     # jittered: one sample per cell, inside its bin, log-uniform → ν inside [-1, 1]
     assert np.all(np.abs(L.nu) <= 1) and np.unique(L.bins, axis=0).shape[0] == 100_000
 
@@ -176,7 +189,7 @@ def test_fixed_parameters_reduce_the_grid():
          r"representation.config.log1p_c is not allowed: set \[features\] compression"),
         ({"features": 'compression = "log1p"\nc = 0.0'}, r"features.c must be a finite number > 0, got 0.0"),
         ({"features": 'compression = "cuberoot"'}, r"features.compression must be one of 'none', 'log1p'"),
-        ({"compute": 'dtype = "float16"'}, r"compute.dtype must be one of 'float64', 'float32', got 'float16'"),
+        ({"compute": 'dtype = "float16"'}, r"compute.dtype must be one of 'float64', 'mixed', 'float32', got 'float16'"),
         ({"compute": 'batch_size = 0'}, r"compute.batch_size must be an integer >= 1, got 0"),
         ({"store": 'chunk_size = -4'}, r"store.chunk_size must be an integer >= 1, got -4"),
         ({"store": 'chunk_size = 2.5'}, r"store.chunk_size must be an integer, got 2.5"),

@@ -81,6 +81,17 @@ def test_ftm_float32_follows_dtype_and_stays_close(ref):
     assert rel_l2(y.double().numpy(), ref["ftm_audio"][:4]).max() < 5e-4
 
 
+def test_amchirp_matches_pnp_authors():
+    """pnp's ``amchirp`` at its defaults (4 s at 8192 Hz, bw 2, σ₀ 0.1) is the PNP authors'
+    ``generate_am_chirp`` (lylyhan/perceptual_neural_physical, audio made by their code in
+    float64, tests/fixtures/README.md): within 1e-11 relative on five θ spanning the ranges."""
+    with np.load(Path(__file__).parent / "fixtures" / "pnp_chirp_reference.npz") as d:
+        theta, ref_audio = d["theta"], d["audio"]
+    y = ps.get("amchirp")(torch.tensor(theta, dtype=torch.float64)).numpy()
+    assert y.shape == ref_audio.shape == (5, 2**15)
+    assert rel_l2(y, ref_audio).max() < 1e-11
+
+
 def test_chirp_matches_reference(ref):
     theta = torch.tensor(ref["chirp_theta"], dtype=torch.float64)
     synth = ps.get("amchirp")

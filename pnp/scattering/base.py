@@ -71,34 +71,60 @@ class Representation(nn.Module):
         if dx.dtype != x.dtype or dx.device != x.device:
             raise ValueError(f"dx must have x's dtype and device ({x.dtype}, {x.device}), got ({dx.dtype}, {dx.device})")
 
-    def jvp(self, x: torch.Tensor, dx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def jvp(
+        self, x: torch.Tensor, dx: torch.Tensor, compute_dtype: torch.dtype | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Coefficients and their forward-mode derivatives along P tangent signals.
 
         ``x`` (B, N) and ``dx`` (B, P, N), same dtype/device -> ``S = self(x)`` (B, ...) and
         ``dS`` (B, P, ...) with ``dS[:, p] = d/de self(x + e dx[:, p])`` at e = 0. This generic
         version uses ``torch.func.jvp`` under ``vmap`` over the tangents; representations with a
-        faster rule override it.
+        faster rule override it. ``compute_dtype`` (float32 or float64, default x's dtype): the
+        precision of the transform and of its outputs (x and dx are rounded to it first here;
+        a representation may keep linear parts in x's precision, see the JTFS).
         """
         self.check_tangents(x, dx)
+        x, dx = _cast(x, compute_dtype), _cast(dx, compute_dtype)
         S = self(x)
         dS = torch.func.vmap(lambda t: torch.func.jvp(self, (x,), (t,))[1], in_dims=1, out_dims=1)(dx)
         return S, dS
 
-    def features_jvp(self, x: torch.Tensor, dx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def transform(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """``self(x)`` computed in ``compute_dtype`` (float32 or float64, default x's dtype).
+        Here x is rounded to it first; a representation may override this to keep linear parts
+        in x's precision (see the JTFS)."""
+        return self(_cast(x, compute_dtype))
+
+    def features_jvp(
+        self, x: torch.Tensor, dx: torch.Tensor, compute_dtype: torch.dtype | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``features(x)`` (B, K) and its derivatives along the P tangents ``dx`` (B, P, N):
         (B, P, K), through the ``log1p(|S| / c)`` compression when configured
-        (derivative ``sign(S) dS / (c + |S|)``, 0 where S = 0, as autodiff of ``abs`` gives)."""
-        S, dS = self.jvp(x, dx)
+        (derivative ``sign(S) dS / (c + |S|)``, 0 where S = 0, as autodiff of ``abs`` gives).
+        ``compute_dtype``: see :meth:`jvp` (outputs are in that dtype)."""
+        S, dS = self.jvp(x, dx, compute_dtype) if compute_dtype is not None else self.jvp(x, dx)
         S, dS = S.reshape(S.shape[0], -1), dS.reshape(dS.shape[0], dS.shape[1], -1)
         if self.log1p_c is not None:
             dS = dS * (torch.sign(S) / (self.log1p_c + S.abs())).unsqueeze(1)
             S = torch.log1p(S.abs() / self.log1p_c)
         return S, dS
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Flat features ``(B, K)``, same dtype/device as ``x``; ``log1p(|S| / c)`` if configured."""
-        S = self(x)
+    def features(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Flat features ``(B, K)``, same dtype/device as ``x`` (or ``compute_dtype``, see
+        :meth:`transform`); ``log1p(|S| / c)`` if configured."""
+        S = self(x) if compute_dtype is None else self.transform(x, compute_dtype)
         S = S.reshape(S.shape[0], -1)
         if self.log1p_c is not None:
             S = torch.log1p(S.abs() / self.log1p_c)
         return S
+
+
+def check_compute_dtype(compute_dtype: torch.dtype | None) -> None:
+    """Raise ``ValueError`` unless ``compute_dtype`` is None, torch.float32 or torch.float64."""
+    if compute_dtype is not None and compute_dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"compute_dtype must be torch.float32, torch.float64 or None, got {compute_dtype!r}")
+
+
+def _cast(x: torch.Tensor, compute_dtype: torch.dtype | None) -> torch.Tensor:
+    check_compute_dtype(compute_dtype)
+    return x if compute_dtype is None else x.to(compute_dtype)

@@ -1,8 +1,10 @@
-r"""The AM/FM chirp of the meso-dtfa repository (Vahidi et al.).
+r"""The AM/FM chirp of the meso-dtfa repository (Vahidi et al.) and of the PNP papers (Han et al.).
 
 An exponential chirp (carrier) multiplied by a sinusoidal amplitude modulation and by a Gaussian
 window whose width is set by the bandwidth ``bw`` (in octaves), as in
-``cyrusvahidi/meso-dtfa`` ``meso_dtfa/core.py::generate_am_chirp``.
+``cyrusvahidi/meso-dtfa`` ``meso_dtfa/core.py::generate_am_chirp``; the PNP authors' chirp
+(``lylyhan/perceptual_neural_physical`` ``src/pnp_synth/physical/amchirp.py::generate_am_chirp``)
+is the same formula with the same defaults (tested against audio made by their code).
 
 Parameters θ = (f_c, f_m, γ), physical units, all log-scaled:
 

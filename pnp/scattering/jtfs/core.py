@@ -59,7 +59,10 @@ def frequency_stage(X: torch.Tensor, stage: dict, time_average, global_time: boo
 def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Tensor:
     """JTFS of ``x`` (B, N), real, -> ``(B, C, T)`` (format 'time') or ``(B, P, F, T)`` ('joint').
 
-    ``ops`` holds the plan's arrays as tensors of the right dtype/device (see the frontend).
+    ``ops`` holds the plan's arrays as tensors of the computation's dtype ``ops["dtype"]`` and
+    device (see the frontend). ``x`` may be of a higher precision than ``ops["dtype"]`` (mixed
+    precision): the zeroth order is then formed in x's precision and rounded, the rest is
+    computed from x rounded to ``ops["dtype"]``.
 
     ``width`` > 1 computes forward-mode derivatives alongside the transform on a *dual batch*:
     the B rows of ``x`` are then ``B / width`` groups of one primal signal followed by its
@@ -71,8 +74,10 @@ def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Ten
     primal once instead of once per tangent, and there is no vmap overhead).
     """
     B = x.shape[0]
-    x_pad = x.index_select(-1, ops["pad_index"])
-    X_hat = torch.fft.fft(x_pad, dim=-1).unsqueeze(1)  # (B, 1, N_padded)
+    if ops["pad_index"] is None:  # zero padding
+        x_pad = torch.nn.functional.pad(x, (plan.pad_left, plan.pad_right))
+    else:  # reflection, as an index gather
+        x_pad = x.index_select(-1, ops["pad_index"])
     t0, t1 = plan.t_start, plan.t_end
     local = plan.average == "local"
 
@@ -80,12 +85,16 @@ def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Ten
         """Unpad (local averaging) or sum over time (global)."""
         return y[..., t0:t1] if local else y.sum(-1, keepdim=True)
 
+    dtype = ops["dtype"]
+    X_hat = torch.fft.fft(x_pad.to(dtype), dim=-1).unsqueeze(1)  # (B, 1, N_padded)
     outputs = []
-    if plan.format == "time":
+    if plan.format == "time":  # the zeroth order is linear in x: formed in x's precision, then rounded
         if local:
-            outputs.append(time_out(windowed_filter(X_hat, ops["zeroth"])))
+            X0 = X_hat if x_pad.dtype == dtype else torch.fft.fft(x_pad, dim=-1).unsqueeze(1)
+            S0 = time_out(windowed_filter(X0, ops["zeroth"]))
         else:
-            outputs.append(x_pad.sum(-1, keepdim=True).unsqueeze(1))
+            S0 = x_pad.sum(-1, keepdim=True).unsqueeze(1)
+        outputs.append(S0.to(dtype))
 
     # ---- first order: U1 = |x * psi1| at resolution k1, S1 = U1 * phi at resolution s
     U1_hat, S1 = {}, []

@@ -9,10 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from pnp.scattering.base import Representation
+from pnp.scattering.base import Representation, check_compute_dtype
 from pnp.scattering.jtfs.core import scatter
 from pnp.scattering.jtfs.filter_bank import parse_averaging
 from pnp.scattering.jtfs.plan import DEFAULT_EPS, FrequencyStage, Plan, WindowedFilter, build_plan
+
+
+#: time padding modes: kymatio 0.4's reflection, or the zeros of the PNP authors' JTFS
+PAD_MODES = ("reflect", "zero")
 
 
 def _positive_int(value, name: str, low: int = 1) -> int:
@@ -77,6 +81,15 @@ class TimeFrequencyScattering(Representation):
         float32 rounding of the references); the default ``1e-5`` is several times faster on the
         PNP configuration and stays within 7.3e-6 relative of kymatio on every test fixture
         (the contract is 1e-4).
+    pad_mode : 'reflect' or 'zero'
+        Padding of the signal in time before the temporal filters. ``'reflect'`` (default) is
+        kymatio 0.4's. ``'zero'`` is the authors' PNP setting (kymatio 0.3.dev0 of
+        cyrusvahidi/jtfs-gpu, ``pad_mode='zero'``): the padded signal is the signal followed
+        and preceded by zeros, so with ``T='global'`` the zeroth-order coefficient is exactly
+        ``S0 = sum_n x[n]`` (a plain sum over the N input samples, no ``1/N`` and no
+        ``sqrt(T)`` factor, as for ``'reflect'``, where the sum runs over the reflect-padded
+        signal instead). The frequential axis is zero-padded in both modes (kymatio 0.4's
+        frequential padding). The padded length is the same in both modes.
     log1p_c : float or None
         Compression used by :meth:`features`.
 
@@ -103,6 +116,7 @@ class TimeFrequencyScattering(Representation):
         out_type: str = "array",
         format: str = "time",
         eps: float = DEFAULT_EPS,
+        pad_mode: str = "reflect",
         log1p_c: float | None = None,
     ):
         super().__init__(log1p_c=log1p_c)
@@ -137,6 +151,9 @@ class TimeFrequencyScattering(Representation):
         if not 0 <= eps <= 1e-3:
             raise ValueError(f"eps must be in [0, 1e-3], got {eps}")
         self.eps = eps
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+        self.pad_mode = pad_mode
 
         self.T_arg, self.F_arg, self.stride_arg, self.stride_fr_arg = T, F, stride, stride_fr
         self.T_support, self.average = parse_averaging(T, self.J, self.N, "T")
@@ -183,6 +200,7 @@ class TimeFrequencyScattering(Representation):
             out_type=self.out_type,
             format=self.format,
             eps=self.eps,
+            pad_mode=self.pad_mode,
         )
 
     def meta(self) -> dict[str, np.ndarray]:
@@ -227,9 +245,12 @@ class TimeFrequencyScattering(Representation):
                     layout=(stage.n_real, stage.n_pairs),
                 )
 
-            pad_index = np.pad(np.arange(p.N), (p.pad_left, p.pad_right), mode="reflect")
+            pad_index = None  # zero padding: torch.nn.functional.pad in the core
+            if self.pad_mode == "reflect":
+                pad_index = torch.as_tensor(np.pad(np.arange(p.N), (p.pad_left, p.pad_right), mode="reflect"), device=device)
             self._ops_cache[key] = dict(
-                pad_index=torch.as_tensor(pad_index, device=device),
+                dtype=dtype,
+                pad_index=pad_index,
                 zeroth=wf(p.zeroth) if p.zeroth is not None else None,
                 first={k: wf(op) for k, op in p.first.items()},
                 lowpass1={k: wf(op) for k, op in p.lowpass1.items()},
@@ -241,29 +262,59 @@ class TimeFrequencyScattering(Representation):
             )
         return self._ops_cache[key]
 
+    def _ops_for(self, x: torch.Tensor, dtype: torch.dtype) -> dict:
+        """The operators in ``dtype`` on x's device; in mixed precision, the zeroth-order
+        filter (a linear functional of x, see :meth:`transform`) in x's precision."""
+        ops = self._ops(dtype, x.device)
+        if x.dtype != dtype and ops["zeroth"] is not None:
+            key = ("zeroth", x.dtype, x.device)
+            if key not in self._ops_cache:
+                cdtype = torch.complex64 if x.dtype == torch.float32 else torch.complex128
+                self._ops_cache[key] = {**ops["zeroth"], "taps": torch.as_tensor(self.plan.zeroth.taps, dtype=cdtype, device=x.device)}
+            ops = {**ops, "zeroth": self._ops_cache[key]}
+        return ops
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """JTFS of ``x`` (..., N) -> (..., C, T') ('time') or (..., P, F', T') ('joint')."""
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"x must be a torch.Tensor of shape (..., {self.N}), got {type(x).__name__}")
-        if x.dim() < 1 or x.shape[-1] != self.N:
-            raise ValueError(f"x must have shape (..., N) with N = {self.N} (the shape argument), got {tuple(x.shape)}")
-        if x.dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"x must be float32 or float64, got {x.dtype}")
+        return self.transform(x)
+
+    def transform(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """JTFS of ``x`` (..., N) computed in ``compute_dtype`` (float32 or float64; default x's
+        dtype), output in that dtype. With float64 ``x`` and ``compute_dtype=torch.float32``
+        (mixed precision), the zeroth order -- a linear functional of x, with ``T='global'``
+        the sum of x, which cancels to ~1e-13 for band-pass sounds -- is formed in float64 and
+        rounded afterwards; everything else runs in float32."""
+        self._check_signal(x, "x")
+        check_compute_dtype(compute_dtype)
+        dtype = compute_dtype or x.dtype
         batch_shape = x.shape[:-1]
-        S = scatter(x.reshape(-1, self.N), self.plan, self._ops(x.dtype, x.device))
+        S = scatter(x.reshape(-1, self.N), self.plan, self._ops_for(x, dtype))
         return S.reshape(batch_shape + S.shape[1:])
 
-    def jvp(self, x: torch.Tensor, dx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _check_signal(self, x: torch.Tensor, name: str) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor of shape (..., {self.N}), got {type(x).__name__}")
+        if x.dim() < 1 or x.shape[-1] != self.N:
+            raise ValueError(f"{name} must have shape (..., N) with N = {self.N} (the shape argument), got {tuple(x.shape)}")
+        if x.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"{name} must be float32 or float64, got {x.dtype}")
+
+    def jvp(
+        self, x: torch.Tensor, dx: torch.Tensor, compute_dtype: torch.dtype | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """JTFS ``S`` (B, ...) of ``x`` (B, N) and its derivatives ``dS`` (B, P, ...) along the
         tangents ``dx`` (B, P, N), in one pass over a dual batch (see
         :func:`~pnp.scattering.jtfs.core.scatter`): the numbers of ``torch.func.jvp``, computed
         without autograd's forward mode. Used by :func:`pnp.jacobian.features_and_jacobian`.
+        ``compute_dtype``: as in :meth:`transform` (mixed precision keeps the zeroth order and
+        its derivatives in x's precision until the final rounding).
         Not meant to be differentiated itself (its derivative is NaN at x = 0)."""
         self.check_tangents(x, dx, self.N)
-        if x.dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"x must be float32 or float64, got {x.dtype}")
+        self._check_signal(x, "x")
+        check_compute_dtype(compute_dtype)
+        dtype = compute_dtype or x.dtype
         B, P = dx.shape[:2]
         dual = torch.cat([x.unsqueeze(1), dx], dim=1).reshape(B * (P + 1), self.N)
-        out = scatter(dual, self.plan, self._ops(x.dtype, x.device), width=P + 1)
+        out = scatter(dual, self.plan, self._ops_for(x, dtype), width=P + 1)
         out = out.unflatten(0, (B, P + 1))
         return out[:, 0], out[:, 1:]
