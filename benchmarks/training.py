@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/training.py [--store data/stores/amchirp_train.zarr] [--threads 1]
                                   [--steps 20] [--jtfs-steps 5] [--warmup 2] [--batch-size 32]
-                                  [--losses ploss,pnp,mss,jtfs] [--workers 0,2] [--device cpu]
+                                  [--losses ploss,pnp,mss,jtfs,mrstft,specl2] [--encoder scalogram]
+                                  [--workers 0,2] [--device cpu] [--json docs/results/bench_training.json]
 
 Prints:
 
@@ -12,8 +13,10 @@ Prints:
    encoder (:class:`pnp.training.Encoder`, built from the store) and the same batch (the first
    ``--batch-size`` training samples, already loaded: data loading is measured separately) for
    each loss: ``ploss`` (MSE in ν), ``pnp`` (the stored metric, λ = 1 so the damping term runs),
-   ``mss`` (synth + multi-scale spectrogram in the loop) and ``jtfs`` (synth + the store's JTFS in
-   the loop); median (and min / max) over ``--steps`` steps after ``--warmup`` warm-up steps
+   ``mss`` (synth + multi-scale spectrogram in the loop), ``jtfs`` (synth + the store's JTFS in
+   the loop), ``mrstft`` (synth + auraloss's MRSTFT) and ``specl2`` (synth + the TASLP
+   linear-magnitude 6-scale STFT L2), with ``--encoder`` (``scalogram`` or the authors'
+   ``effnet-cqt``); median (and min / max) over ``--steps`` steps after ``--warmup`` warm-up steps
    (``--jtfs-steps`` for JTFS, which is slow); then the ratio of the JTFS step to the PNP step
    (goal: a PNP step at least 50× faster than JTFS in the loop);
 2. the throughput (samples/s) of ``pnp.data.make_loader`` over the whole training split, with
@@ -44,12 +47,13 @@ def _load() -> str:
         return "n/a"
 
 
-def step_times(store: str, loss: str, batch_size: int, steps: int, warmup: int, device: str) -> list[float]:
+def step_times(store: str, loss: str, batch_size: int, steps: int, warmup: int, device: str,
+               encoder_kind: str = "scalogram") -> list[float]:
     """Seconds per training step (forward + loss + backward + Adam step) on one fixed batch."""
     import torch
 
     from pnp.data import StoreDataset
-    from pnp.training.encoder import Encoder
+    from pnp.training.encoder import build_encoder
     from pnp.training.trainer import Objective, resolve_device
 
     dev = resolve_device(device)
@@ -58,7 +62,7 @@ def step_times(store: str, loss: str, batch_size: int, steps: int, warmup: int, 
     n = min(batch_size, len(ds))
     batch = {k: v.to(dev) for k, v in ds.get_batch(list(range(n))).items()}
     torch.manual_seed(0)
-    model = Encoder.from_store(ds).to(dev)
+    model = build_encoder(encoder_kind, ds).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     objective = Objective(loss, ds).to(dev)
     lam = 1.0 if loss == "pnp" else 0.0
@@ -105,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jtfs-steps", type=int, default=5, help="timed steps for jtfs (default 5)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps (default 2)")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--losses", default="ploss,pnp,mss,jtfs")
+    ap.add_argument("--losses", default="ploss,pnp,mss,jtfs,mrstft,specl2")
+    ap.add_argument("--encoder", default="scalogram", choices=("scalogram", "effnet-cqt"))
+    ap.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
     ap.add_argument("--workers", default="0,2", help="data-loader worker counts (default 0,2)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-loader", action="store_true", help="skip the data-loader measurements")
@@ -121,13 +127,17 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     from pnp.data import StoreDataset
-    from pnp.training.encoder import Encoder
+    from pnp.training.encoder import build_encoder
 
     ds = StoreDataset(args.store, split="train", fields=("nu",), input="audio")
-    enc = Encoder.from_store(ds)
+    enc = build_encoder(args.encoder, ds)
     print(f"store {args.store}: {len(ds)} training samples, N = {enc.n_samples} at {enc.sample_rate:g} Hz, "
           f"P = {enc.n_params}, K = {ds.n_coefs} features")
-    print(f"encoder: {enc.extra_repr()}, {enc.n_weights():,} weights")
+    print(f"encoder: {args.encoder}, {enc.n_weights():,} weights")
+    report = {"command": "python benchmarks/training.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "store": args.store,
+              "encoder": args.encoder, "encoder_weights": enc.n_weights(), "threads": args.threads,
+              "batch_size": args.batch_size, "cpus": os.cpu_count(), "load_before": _load(), "steps": {}}
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, batch {args.batch_size}; "
           f"load average before: {_load()}")
 
@@ -137,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'loss':<6} {'median':>9} {'min':>9} {'max':>9} {'steps':>6}  samples/s")
     for loss in losses:
         n = args.jtfs_steps if loss == "jtfs" else args.steps
-        times = step_times(args.store, loss, args.batch_size, n, args.warmup, args.device)
+        times = step_times(args.store, loss, args.batch_size, n, args.warmup, args.device, args.encoder)
         med = statistics.median(times)
         medians[loss] = med
+        report["steps"][loss] = {"median_s": med, "min_s": min(times), "max_s": max(times), "steps": n}
         print(f"  {loss:<6} {med:9.4f} {min(times):9.4f} {max(times):9.4f} {n:6d}  {args.batch_size / med:9.1f}",
               flush=True)
     if "jtfs" in medians and "pnp" in medians:
@@ -157,6 +168,14 @@ def main(argv: list[str] | None = None) -> int:
                 label = "nu + metric + audio" if audio else "nu + metric"
                 print(f"  {label:<20} {w:7d} {cold:10.0f} {warm:10.0f}", flush=True)
     print(f"\nload average after: {_load()}")
+    if args.json:
+        from pnp.files import write_json
+
+        report["load_after"] = _load()
+        if "jtfs" in medians and "pnp" in medians:
+            report["jtfs_over_pnp"] = medians["jtfs"] / medians["pnp"]
+        write_json(args.json, report)
+        print(f"wrote {args.json}")
     return 0
 
 

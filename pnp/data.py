@@ -449,6 +449,55 @@ class ChunkShuffleSampler(torch.utils.data.Sampler):
         return self._n
 
 
+class SampleShuffleSampler(torch.utils.data.Sampler):
+    """Positions ``0 .. n - 1`` in a uniformly random order (i.i.d. batches, as the PNP authors'
+    loaders), ``samples_per_epoch`` of them per epoch.
+
+    Epoch ``e`` (:meth:`set_epoch`) draws the concatenation of independent permutations of all
+    positions from ``numpy.random.default_rng([seed, e])``, cut to ``samples_per_epoch`` (default
+    ``n``: one permutation), so an epoch may hold several passes over a small split (the
+    authors' epochs are 25,600 sounds whatever the split's size).  Deterministic given
+    ``(seed, epoch)``.  Reads touch many store chunks per batch: give the dataset a cache that
+    holds the split (``StoreDataset(cache_bytes=...)``).
+    """
+
+    def __init__(self, dataset: Any, seed: int = 0, samples_per_epoch: int | None = None):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        self._n = len(dataset)
+        if samples_per_epoch is not None and (isinstance(samples_per_epoch, bool)
+                                              or not isinstance(samples_per_epoch, (int, np.integer))
+                                              or samples_per_epoch < 1):
+            raise ValueError(f"samples_per_epoch must be an integer >= 1, got {samples_per_epoch!r}")
+        self.seed = int(seed)
+        self.samples_per_epoch = self._n if samples_per_epoch is None else int(samples_per_epoch)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the draw of epoch ``epoch`` (an integer >= 0)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+        self.epoch = int(epoch)
+
+    def order(self) -> np.ndarray:
+        """This epoch's positions (samples_per_epoch,) int64."""
+        if self._n == 0:
+            return np.zeros(0, dtype=np.int64)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        passes = -(-self.samples_per_epoch // self._n)
+        return np.concatenate([rng.permutation(self._n) for _ in range(passes)])[: self.samples_per_epoch]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order().tolist())
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch if self._n else 0
+
+
+#: how :func:`make_loader` shuffles: store chunks then samples within them, or samples uniformly
+SHUFFLES = ("chunks", "samples")
+
+
 def make_loader(
     dataset: StoreDataset,
     batch_size: int,
@@ -456,12 +505,21 @@ def make_loader(
     num_workers: int = 0,
     seed: int = 0,
     drop_last: bool = False,
+    order: str = "chunks",
+    samples_per_epoch: int | None = None,
     **kwargs: Any,
 ) -> torch.utils.data.DataLoader:
-    """A ``DataLoader`` over ``dataset`` with a :class:`ChunkShuffleSampler` (``loader.sampler``:
-    call ``loader.sampler.set_epoch(epoch)`` every epoch).  Batches are dicts of (B, …) tensors.
+    """A ``DataLoader`` over ``dataset`` with a :class:`ChunkShuffleSampler` (``order="chunks"``)
+    or, with ``shuffle`` and ``order="samples"``, a :class:`SampleShuffleSampler` drawing
+    ``samples_per_epoch`` positions per epoch (``loader.sampler``: call
+    ``loader.sampler.set_epoch(epoch)`` every epoch).  Batches are dicts of (B, …) tensors.
     Extra keyword arguments go to ``DataLoader`` (``pin_memory``, ``persistent_workers``, …).
-    ``ValueError`` for ``batch_size < 1`` or ``num_workers < 0``."""
+    ``ValueError`` for ``batch_size < 1``, ``num_workers < 0``, an unknown ``order``, or
+    ``samples_per_epoch`` without ``order="samples"``."""
+    if order not in SHUFFLES:
+        raise ValueError(f"order must be one of {', '.join(map(repr, SHUFFLES))}, got {order!r}")
+    if samples_per_epoch is not None and not (shuffle and order == "samples"):
+        raise ValueError("samples_per_epoch needs shuffle=True and order='samples'")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
@@ -472,11 +530,15 @@ def make_loader(
         raise ValueError(
             f"drop_last with batch_size {batch_size} > {len(dataset)} samples would give no batch at all"
         )
-    sampler = ChunkShuffleSampler(dataset, seed=seed, shuffle=shuffle)
+    if shuffle and order == "samples":
+        sampler: torch.utils.data.Sampler = SampleShuffleSampler(dataset, seed=seed, samples_per_epoch=samples_per_epoch)
+    else:
+        sampler = ChunkShuffleSampler(dataset, seed=seed, shuffle=shuffle)
     return torch.utils.data.DataLoader(
         dataset, batch_size=int(batch_size), sampler=sampler, num_workers=int(num_workers), drop_last=drop_last,
         **kwargs,
     )
 
 
-__all__ = ["FIELDS", "INPUTS", "SPLITS", "ChunkShuffleSampler", "StoreDataset", "make_loader"]
+__all__ = ["FIELDS", "INPUTS", "SHUFFLES", "SPLITS", "ChunkShuffleSampler", "SampleShuffleSampler", "StoreDataset",
+           "make_loader"]

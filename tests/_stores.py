@@ -14,10 +14,10 @@ import os
 
 TINY_SPEC = """
 name = "tiny_amchirp"
-description = "tests: {n} jittered AM chirps, 0.25 s at 2048 Hz, small JTFS"
+description = "tests: {n} jittered AM chirps, {duration} s at 2048 Hz, small JTFS"
 [synth]
 name = "amchirp"
-config = {{ sample_rate = 2048.0, duration = 0.25 }}
+config = {{ sample_rate = 2048.0, duration = {duration} }}
 [grid]
 kind = "jittered"
 counts = [{counts}]
@@ -43,25 +43,27 @@ audio = {audio}
 
 
 def tiny_spec_text(*, jacobian: bool = True, audio: bool = False, counts=(3, 3, 3), chunk_size: int = 4,
-                   seed: int = 0) -> str:
-    """TOML text of the tiny AM-chirp spec (27 samples by default, 7 chunks of 4, the last of 3)."""
+                   seed: int = 0, duration: float = 0.25) -> str:
+    """TOML text of the tiny AM-chirp spec (27 samples by default, 7 chunks of 4, the last of 3;
+    ``duration`` seconds at 2048 Hz, 0.25 s = 512 samples by default)."""
     counts = tuple(int(c) for c in counts)
     n = 1
     for c in counts:
         n *= c
     return TINY_SPEC.format(
-        n=n, counts=", ".join(map(str, counts)), seed=seed, chunk_size=chunk_size,
+        n=n, counts=", ".join(map(str, counts)), seed=seed, chunk_size=chunk_size, duration=float(duration),
         jacobian=str(bool(jacobian)).lower(), audio=str(bool(audio)).lower(),
     )
 
 
 def build_tiny_store(path, *, jacobian: bool = True, audio: bool = False, counts=(3, 3, 3),
-                     chunk_size: int = 4, seed: int = 0) -> str:
+                     chunk_size: int = 4, seed: int = 0, duration: float = 0.25) -> str:
     """Precompute the tiny AM-chirp store at ``path`` and return its absolute path.
 
     All three chirp parameters are free (``counts`` bins each, jittered grid), split 60/20/20 at
     random, JTFS ``J=6, Q=(4, 1), J_fr=2, F=1, T='global'`` on N = 512 samples with the log1p
-    compression, computed in float64; ``jacobian`` / ``audio`` are the spec's ``store`` options.
+    compression, computed in float64 (``duration`` s at 2048 Hz); ``jacobian`` / ``audio`` are the
+    spec's ``store`` options.
     An existing store of the same spec at ``path`` is completed (pending chunks) and reused.
     """
     from pipelines._worker import build_engine, process_chunk
@@ -70,7 +72,7 @@ def build_tiny_store(path, *, jacobian: bool = True, audio: bool = False, counts
     from pnp.spec import loads_spec
 
     spec = loads_spec(tiny_spec_text(jacobian=jacobian, audio=audio, counts=counts, chunk_size=chunk_size,
-                                     seed=seed), source="tests/_stores.py")
+                                     seed=seed, duration=duration), source="tests/_stores.py")
     path = pstore.normalise_path(os.fspath(path))
     group, _ = prepare_store(spec, path, "cpu")
     todo = pstore.pending_chunks(group)

@@ -14,7 +14,7 @@ import sys
 from pnp.allocator import tune_malloc
 
 #: sub-command modules, in the order ``pnp --help`` lists them
-COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs", "train", "evaluate", "knn", "embed")
+COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs", "train", "evaluate", "study", "knn", "embed")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,16 +5,31 @@
 * :class:`ParameterLoss` — the P-loss, ``mean (ν̂ − ν)²`` (:mod:`pnp.loss.parameter`);
 * :class:`SpectralLoss` — the DDSP baseline, ``‖Φ g(θ(ν̂)) − Φ g(θ(ν))‖² / K``
   (:mod:`pnp.loss.spectral`);
-* :class:`ConstantDamping`, :class:`DecayDamping`, :class:`LevenbergMarquardt` — λ schedules
-  (:mod:`pnp.loss.schedules`).
+* :class:`AudioSpectralLoss` — the PNP authors' DDSP baselines between rendered sounds: auraloss's
+  MRSTFT (``"mrstft"``) or the linear-magnitude 6-scale STFT L2 (``"specl2"``)
+  (:mod:`pnp.loss.audio`);
+* :class:`ConstantDamping`, :class:`DecayDamping`, :class:`LevenbergMarquardt`,
+  :class:`AdaptiveDamping` (the PNP authors' rule) — λ schedules (:mod:`pnp.loss.schedules`).
 """
 
+from pnp.loss.audio import AUDIO_LOSSES, AudioSpectralLoss
 from pnp.loss.parameter import ParameterLoss
 from pnp.loss.quadratic import DAMPINGS, PNPLoss
-from pnp.loss.schedules import SCHEDULES, ConstantDamping, DecayDamping, LevenbergMarquardt, make_schedule
+from pnp.loss.schedules import (
+    SCHEDULES,
+    AdaptiveDamping,
+    ConstantDamping,
+    DecayDamping,
+    LevenbergMarquardt,
+    make_schedule,
+    max_eig_squared,
+)
 from pnp.loss.spectral import DISTANCES, SpectralLoss
 
 __all__ = [
+    "AUDIO_LOSSES",
+    "AdaptiveDamping",
+    "AudioSpectralLoss",
     "DAMPINGS",
     "DISTANCES",
     "SCHEDULES",
@@ -25,4 +40,5 @@ __all__ = [
     "ParameterLoss",
     "SpectralLoss",
     "make_schedule",
+    "max_eig_squared",
 ]

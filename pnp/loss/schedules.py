@@ -10,7 +10,12 @@ optimizer=None) -> str`` (what happened: ``"constant"``, ``"decay"``, ``"acceler
   loss: an improvement *accelerates* (λ ← λ · accelerator, trust the metric more, the best
   weights are remembered); otherwise it *brakes* (λ ← min(ceiling, λ · brake)) and the best
   weights (and optimizer state) are loaded back into the model, so the epoch is retried from the
-  best point with a more gradient-descent-like loss.
+  best point with a more gradient-descent-like loss.  pnp's variant of the rule.
+* :class:`AdaptiveDamping` — the rule the PNP authors ran (lylyhan/perceptual_neural_physical,
+  ``cnn.py`` "adaptive" mode): an improvement of the validation loss multiplies λ by
+  ``accelerator`` (0.05 in their final TASLP scripts), a non-improvement multiplies it by
+  ``brake`` (1: λ unchanged), λ never exceeds ``ceiling`` (λ₀), and nothing is restored (their
+  "revert to the best model" rebinds a method and restores no weights).
 """
 
 from __future__ import annotations
@@ -158,11 +163,71 @@ class LevenbergMarquardt(_Schedule):
         self.best_state = copy.deepcopy(state.get("best_state"))
 
 
-SCHEDULES.update({c.name: c for c in (ConstantDamping, DecayDamping, LevenbergMarquardt)})
+class AdaptiveDamping(_Schedule):
+    """The PNP authors' damping schedule (see the module docs).
+
+    Parameters
+    ----------
+    lam : float > 0 — λ₀ (the authors: the square of the largest eigenvalue of M over the
+        loaded split; :func:`max_eig_squared`)
+    accelerator : float in (0, 1] — λ factor after an improvement (default 0.05, TASLP)
+    brake : float >= 1 — λ factor after a non-improvement (default 1: unchanged)
+    ceiling : float >= lam, optional — largest λ (default λ₀)
+
+    ``step(val_loss)``: ``"accelerate"`` when ``val_loss`` is finite and below the best so far
+    (the first finite loss is an improvement), else ``"brake"``. ``model`` / ``optimizer`` are
+    accepted and never touched: no weights are restored.
+    """
+
+    name = "adaptive"
+
+    def __init__(self, lam: float = 1.0, accelerator: float = 0.05, brake: float = 1.0, ceiling: float | None = None):
+        lam = number(lam, "lam", lo=0.0, lo_open=True)
+        self.ceiling = lam if ceiling is None else number(ceiling, "ceiling", lo=lam)
+        super().__init__(lam)
+        self.accelerator = number(accelerator, "accelerator", lo=0.0, hi=1.0, lo_open=True)
+        self.brake = number(brake, "brake", lo=1.0)
+        self.best_loss: float | None = None
+
+    def step(self, val_loss: Any, model: Any = None, optimizer: Any = None) -> str:
+        value = _loss_value(val_loss)
+        self.n_steps += 1
+        if math.isfinite(value) and (self.best_loss is None or value < self.best_loss):
+            self.best_loss = value
+            self.lam = self.lam * self.accelerator
+            return "accelerate"
+        self.lam = min(self.ceiling, self.lam * self.brake)
+        return "brake"
+
+    def state_dict(self) -> dict[str, Any]:
+        out = super().state_dict()
+        out.update(best_loss=self.best_loss)
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.best_loss = None if state.get("best_loss") is None else float(state["best_loss"])
+
+
+def max_eig_squared(eigvals: Any) -> float:
+    """The authors' λ₀: the square of the largest eigenvalue of M over a split, from the stored
+    eigenvalues ``eigvals`` (B, P) (any array-like; non-finite rows ignored). ``ValueError``
+    when there is no finite eigenvalue."""
+    import numpy as np
+
+    e = np.asarray(eigvals, dtype=np.float64)
+    e = e[np.isfinite(e)]
+    if e.size == 0:
+        raise ValueError("max-eig-squared: the split has no finite stored eigenvalue")
+    return float(e.max()) ** 2
+
+
+SCHEDULES.update({c.name: c for c in (ConstantDamping, DecayDamping, LevenbergMarquardt, AdaptiveDamping)})
 
 
 def make_schedule(name: str, **kwargs: Any):
-    """A schedule by name (``"constant"``, ``"decay"``, ``"lm"``) with its keyword arguments."""
+    """A schedule by name (``"constant"``, ``"decay"``, ``"lm"``, ``"adaptive"``) with its keyword
+    arguments."""
     if name not in SCHEDULES:
         raise ValueError(f"damping schedule must be one of {', '.join(map(repr, SCHEDULES))}, got {name!r}")
     try:

@@ -238,9 +238,104 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, N) → ν̂ (B, P) in (-1, 1), the module's dtype and device."""
-        z = self.features(x)[:, None]  # (B, 1, F, T)
-        return self.head(self.cnn(z))
+        self.check_input(x)
+        return self.from_frontend(self.frontend(x))
+
+    def from_frontend(self, u: torch.Tensor) -> torch.Tensor:
+        """ν̂ (B, P) from the front end's output ``u = self.frontend(x)`` (B, F, T): what
+        :meth:`forward` does after the (weight-free) scalogram, so that a training loop can
+        compute the scalograms of fixed training sounds once."""
+        return self.head(self.cnn(self.norm(u)[:, None]))
 
     def n_weights(self) -> int:
         """Number of trainable weights."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+class EffNetEncoder(nn.Module):
+    """The PNP authors' encoder: audio ``(B, N)`` → ν̂ ``(B, P)`` in (-1, 1).
+
+    ``log1p(CQT / 1e-3)`` (here the :class:`LogScalogram`, a constant-Q Morlet bank: ``Q = 12``
+    bins per octave over ``J`` octaves, ``hop = 256``; the authors use nnAudio's CQT with the same
+    bins and hop, J = 6 at 8192 Hz, 10 at 22,050 Hz) → ``BatchNorm2d(1)`` → ``Conv2d(1 → 3, 3×3)``
+    → torchvision's EfficientNet-B0 (``num_classes = P``, final bias fixed at 0) →
+    ``BatchNorm1d(P)`` without affine weights, times ``sqrt(bn_var)`` (0.5) → ``tanh``
+    (``lylyhan/perceptual_neural_physical``, ``src/pnp_synth/neural/cnn.py``).  Randomly
+    initialised (no pretrained weights). Needs torchvision (``pip install -e .[effnet]``).
+    """
+
+    def __init__(self, n_samples: int, sample_rate: float, n_params: int, J: int | None = None, Q: int = 12,
+                 hop: int = 256, bn_var: float = 0.5, log1p_c: float = 1e-3):
+        super().__init__()
+        try:
+            from torchvision.models import efficientnet_b0
+        except ImportError:
+            raise ValueError("encoder 'effnet-cqt' needs torchvision matching the installed torch "
+                             "(pip install -e .[effnet]); use the default encoder 'scalogram'") from None
+        n_samples = _int(n_samples, "n_samples", 64)
+        self.n_samples, self.sample_rate = n_samples, float(sample_rate)
+        self.n_params = _int(n_params, "n_params", 1)
+        J = (6 if self.sample_rate <= 8192 else 10) if J is None else J
+        J = min(J, int(math.log2(n_samples)) - 2)
+        if isinstance(bn_var, bool) or not isinstance(bn_var, numbers.Real) or not 0 < float(bn_var) < math.inf:
+            raise ValueError(f"bn_var must be a finite number > 0, got {bn_var!r}")
+        self.bn_var = float(bn_var)
+        self.frontend = LogScalogram(n_samples, J=J, Q=Q, hop=min(hop, n_samples // 4), log1p_c=log1p_c)
+        self.norm = nn.BatchNorm2d(1)
+        self.stem = nn.Conv2d(1, 3, 3, padding=1)
+        self.net = efficientnet_b0(weights=None, num_classes=self.n_params)
+        last = self.net.classifier[-1]
+        nn.init.zeros_(last.bias)
+        last.bias.requires_grad_(False)
+        self.out_norm = nn.BatchNorm1d(self.n_params, affine=False)
+
+    @classmethod
+    def from_store(cls, ds, **kwargs) -> "EffNetEncoder":
+        synth = ds.synth if hasattr(ds, "synth") else ds.spec().build_synth()
+        return cls(int(synth.n_samples), float(synth.sample_rate), len(ds.params), **kwargs)
+
+    def config(self) -> dict[str, Any]:
+        f = self.frontend
+        return {"n_samples": self.n_samples, "sample_rate": self.sample_rate, "n_params": self.n_params,
+                "J": f.J, "Q": f.Q, "hop": f.hop, "bn_var": self.bn_var, "log1p_c": f.log1p_c}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, N) → ν̂ (B, P) in (-1, 1)."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[-1] != self.n_samples:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must have shape (B, {self.n_samples}), got {got}")
+        return self.from_frontend(self.frontend(x))
+
+    def from_frontend(self, u: torch.Tensor) -> torch.Tensor:
+        """ν̂ (B, P) from the scalogram ``u`` (B, F, T) (see :meth:`Encoder.from_frontend`)."""
+        z = self.stem(self.norm(u[:, None]))
+        return torch.tanh(self.out_norm(self.net(z)) * math.sqrt(self.bn_var))
+
+    def n_weights(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+#: encoder kinds → (class, keyword options)
+ENCODERS: dict[str, tuple[type, tuple[str, ...]]] = {
+    "scalogram": (Encoder, ("J", "Q", "hop", "channels", "hidden", "log1p_c")),
+    "effnet-cqt": (EffNetEncoder, ("J", "Q", "hop", "bn_var", "log1p_c")),
+}
+
+
+def encoder_options(kind: str) -> tuple[str, ...]:
+    """The keyword options of an encoder kind."""
+    if kind not in ENCODERS:
+        raise ValueError(f"encoder_kind must be one of {', '.join(map(repr, ENCODERS))}, got {kind!r}")
+    return ENCODERS[kind][1]
+
+
+def build_encoder(kind: str, ds, **kwargs) -> nn.Module:
+    """An encoder of ``kind`` for a store dataset (N, sample rate and P from it)."""
+    encoder_options(kind)
+    return ENCODERS[kind][0].from_store(ds, **kwargs)
+
+
+def encoder_from_config(kind: str, config: dict[str, Any]) -> nn.Module:
+    """Rebuild an encoder from its ``config()``."""
+    encoder_options(kind)
+    return ENCODERS[kind][0](**config)

@@ -1,6 +1,7 @@
 r"""Evaluating a trained run on a split of its store.
 
-``evaluate(run_dir, split="test")`` loads ``run_dir/best.pt``, predicts ν̂ = f(x) (B, P) for every
+``evaluate(run_dir, split="test")`` loads ``run_dir/best.pt`` (``weights="final"``: the last
+epoch's weights in ``checkpoint.pt``, what the PNP authors test), predicts ν̂ = f(x) (B, P) for every
 sample of the split (batched, the encoder in eval mode) and reports
 
 * ``mae_nu`` — per free parameter, the mean absolute error ``mean_s |ν̂_sp − ν_sp|`` in the
@@ -12,12 +13,17 @@ sample of the split (batched, the encoder in eval mode) and reports
 * ``jtfs_distance`` — ``mean_s ‖Φ g(θ(ν̂_s)) − Φ g(θ_s)‖₂`` through the store's representation Φ
   (JTFS for the shipped training specs; its name is in ``store_representation``) with the store's
   compression: Φ g(θ_s) are the stored features, Φ g(θ(ν̂_s)) is computed batched in the spec's
-  compute dtype (float64) exactly as ``pnp precompute`` renders and analyses a sample;
+  precision exactly as ``pnp precompute`` renders and analyses a sample (float64, or float64
+  synth and float32 representation for ``compute.dtype = "mixed"``) — the authors' "JTFS
+  distance";
+* ``mrstft`` — auraloss's ``MultiResolutionSTFTLoss()`` (defaults) between ``g(θ(ν̂_s))`` and
+  ``g(θ_s)``, per sound, averaged — the authors' "MSS" test metric;
 * ``mss_distance`` — the same L2 distance under the default multi-scale spectrogram (windows
   32 … 1024 samples that fit N, hop W/4) with the store's compression, both sounds rendered here.
 
 Writes ``run_dir/evaluation.json`` (``evaluation_<split>.json`` for the other splits),
-``run_dir/predictions_<split>.npz`` (``index``, ``nu``, ``nu_hat``) and a scatter plot of ν̂
+``run_dir/predictions_<split>.npz`` (``index``, ``nu``, ``nu_hat`` and the per-sound
+``jtfs_distance``, ``mss_distance``, ``mrstft``, ``ploss``) and a scatter plot of ν̂
 against ν, ``run_dir/predictions_<split>.png``.  :func:`format_table` / :func:`compare_table`
 print one run or several side by side.
 """
@@ -39,8 +45,13 @@ ROWS = (
     ("pnp_loss", "PNP loss (lambda = 0)", "{:.4g}"),
     ("jtfs_distance", "JTFS distance", "{:.4g}"),
     ("mss_distance", "MSS distance", "{:.4g}"),
+    ("mrstft", "MRSTFT (auraloss)", "{:.4g}"),
     ("mae_nu_mean", "MAE in nu, mean", "{:.4f}"),
 )
+
+
+#: which weights :func:`evaluate` tests: the best validation epoch's, or the last epoch's
+WEIGHTS = ("best", "final")
 
 
 def _out_name(split: str, stem: str, ext: str) -> str:
@@ -49,8 +60,9 @@ def _out_name(split: str, stem: str, ext: str) -> str:
 
 @torch.no_grad()
 def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 64, device: str = "cpu",
-             progress: bool = True, write: bool = True) -> dict[str, Any]:
-    """Evaluate ``run_dir/best.pt`` on ``split`` of its store (see the module docs).
+             progress: bool = True, write: bool = True, weights: str = "best") -> dict[str, Any]:
+    """Evaluate ``run_dir/best.pt`` (``weights="final"``: ``checkpoint.pt``) on ``split`` of its
+    store (see the module docs).
 
     Returns the JSON-able result dict (also written to ``run_dir`` when ``write``).  Raises
     ``FileNotFoundError`` without a run / store, ``ValueError`` for bad arguments.
@@ -60,8 +72,9 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
     from pnp.data import SPLITS, StoreDataset, make_loader
     from pnp.files import write_json
     from pnp.loss import SpectralLoss
+    from pnp.loss.audio import mrstft_distance
     from pnp.training.plots import plot_predictions
-    from pnp.training.trainer import BEST, _store_keys, load_encoder, resolve_device
+    from pnp.training.trainer import BEST, CHECKPOINT, _store_keys, load_encoder, resolve_device
 
     run_dir = os.path.abspath(os.fspath(run_dir))
     if not os.path.isdir(run_dir):
@@ -70,10 +83,13 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
         raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(map(repr, WEIGHTS))}, got {weights!r}")
     dev = resolve_device(device)
-    path = os.path.join(run_dir, BEST)
+    name = BEST if weights == "best" else CHECKPOINT
+    path = os.path.join(run_dir, name)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no {BEST} in {run_dir} (not a training run, or no epoch finished yet)")
+        raise FileNotFoundError(f"no {name} in {run_dir} (not a training run, or no epoch finished yet)")
     model, config, ck = load_encoder(path, map_location="cpu")
     model.to(dev)
     store = config["store"]
@@ -90,12 +106,14 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
     mss = SpectralLoss.from_store(ds, representation="mss").representation.to(dev)
     synth = synth.to(dev)
     model_dtype = next(model.parameters()).dtype
+    rep_dtype = ds.spec.representation_dtype
+    mrstft = mrstft_distance()
 
     def render(nu: torch.Tensor) -> torch.Tensor:  # (B, P) float64 → audio (B, N) float64
         return synth(param.theta(nu.clamp(-1.0, 1.0)), validate=False)
 
     loader = make_loader(ds, batch_size, shuffle=False)
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("index", "nu", "nu_hat", "pnp", "jtfs", "mss")}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("index", "nu", "nu_hat", "pnp", "jtfs", "mss", "mrstft")}
     for batch in tqdm(loader, desc=f"evaluate {os.path.basename(run_dir)} ({split})", unit="batch",
                       disable=not progress, leave=False):
         batch = {k: v.to(dev) for k, v in batch.items()}
@@ -107,8 +125,12 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
         x_hat = render(nu_hat)
         nu_true = torch.as_tensor(np.asarray(param.nu(batch["theta"].cpu().numpy())), dtype=torch.float64, device=dev)
         x = render(nu_true)
-        rows["jtfs"].append(torch.linalg.vector_norm(rep.features(x_hat) - batch["features"], dim=1).cpu().numpy())
+        S_hat = rep.features(x_hat, rep_dtype).to(torch.float64)
+        rows["jtfs"].append(torch.linalg.vector_norm(S_hat - batch["features"], dim=1).cpu().numpy())
         rows["mss"].append(torch.linalg.vector_norm(mss.features(x_hat) - mss.features(x), dim=1).cpu().numpy())
+        # auraloss averages over the batch: one sound at a time for per-sound values
+        rows["mrstft"].append(np.array([float(mrstft(x_hat[b : b + 1, None].float(), x[b : b + 1, None].float()))
+                                        for b in range(x.shape[0])]))
         rows["index"].append(batch["index"].cpu().numpy())
         rows["nu"].append(nu.cpu().numpy())
         rows["nu_hat"].append(nu_hat.cpu().numpy())
@@ -121,6 +143,7 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
         "split": split,
         "n": int(err.shape[0]),
         "loss": config["loss"],
+        "weights": weights,
         "best_epoch": int(ck["epoch"]),
         "epochs": int(config["epochs"]),
         "store": store,
@@ -134,12 +157,14 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
         "store_representation": rep.name,
         "jtfs_distance": float(arr["jtfs"].mean()),
         "mss_distance": float(arr["mss"].mean()),
+        "mrstft": float(arr["mrstft"].mean()),
         "config": {k: config[k] for k in ("loss", "epochs", "batch_size", "lr", "damping", "lam", "schedule", "seed")},
     }
     if write:
         write_json(os.path.join(run_dir, _out_name(split, "evaluation", "json")), result)
         np.savez(os.path.join(run_dir, f"predictions_{split}.npz"), index=arr["index"], nu=arr["nu"],
-                 nu_hat=arr["nu_hat"], jtfs_distance=arr["jtfs"], mss_distance=arr["mss"])
+                 nu_hat=arr["nu_hat"], jtfs_distance=arr["jtfs"], mss_distance=arr["mss"], mrstft=arr["mrstft"],
+                 ploss=(err**2).mean(axis=1))
         plot_predictions(arr["nu"], arr["nu_hat"], names, os.path.join(run_dir, f"predictions_{split}.png"),
                          title=f"{os.path.basename(run_dir)} ({config['loss']}), {split} split")
     return result

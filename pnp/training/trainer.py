@@ -16,6 +16,10 @@ Losses (``loss``):
             compression: renders g(θ(ν̂)) at every step (the DDSP baseline)
 ``jtfs``    :class:`pnp.loss.SpectralLoss` with the store's own JTFS in the loop; the targets are
             the stored features Φ g(θ)
+``mrstft``  :class:`pnp.loss.AudioSpectralLoss`: auraloss's ``MultiResolutionSTFTLoss()`` between the
+            rendered sound and the stored audio (the ICASSP 2023 DDSP baseline)
+``specl2``  :class:`pnp.loss.AudioSpectralLoss`: the TASLP baseline, linear-magnitude 6-scale STFT
+            L2 (n_fft 2048 … 64, hop n/4)
 ==========  =======================================================================================
 
 Every epoch records (``metrics.csv`` / ``metrics.json``, one row per epoch): ``train_loss`` (mean
@@ -28,8 +32,22 @@ validation split, λ = 0), ``val_ploss`` (the P-loss on the validation split, fo
 Schedules (``schedule``): ``constant`` (λ = ``lam``, default 0), ``decay`` (λ halves every epoch
 from ``lam``, default 1) and ``lm`` (:class:`pnp.loss.LevenbergMarquardt` from ``lam``, default 1:
 a validation improvement divides λ by 2, a non-improvement multiplies it by 10, up to
-``max(1e4, 1e4 · lam)``, **and restores the best weights and optimizer state**, logged as a brake).  λ only enters the ``pnp`` loss; with the
-other losses ``lm`` still restores the best weights on a brake.
+``max(1e4, 1e4 · lam)``, **and restores the best weights and optimizer state**, logged as a brake:
+pnp's variant) and ``adaptive`` (:class:`pnp.loss.AdaptiveDamping`, the PNP authors' rule: from
+λ₀ = ``lam``, by default ``"max-eig-squared"`` = the square of the largest stored eigenvalue of M
+over the training split, an improvement multiplies λ by ``accelerator`` (0.05), a
+non-improvement by ``brake`` (1), λ ≤ λ₀, nothing restored).  λ only enters the ``pnp`` loss;
+with the other losses ``lm`` still restores the best weights on a brake.
+
+Protocol options (the PNP authors'): ``lr_plateau`` (``ReduceLROnPlateau(patience)`` on the
+validation loss), ``pretrain_epochs`` (that many epochs of P-loss first; at the switch the
+optimizer, the plateau scheduler, the λ schedule and the best-epoch tracking start afresh, as in
+their fine-tuning scripts), ``steps_per_epoch`` (epochs of that many batches drawn i.i.d. —
+several passes over a small split — instead of one pass; the authors' epochs are 100 steps of
+256), ``order`` (``"chunks"``: store chunks then samples within them, cheap reads; ``"samples"``:
+uniform shuffling, the authors' i.i.d. batches; the split is then cached in memory), and
+``encoder_kind`` (``"scalogram"``, the compact CPU encoder, or ``"effnet-cqt"``, the authors'
+EfficientNet-B0, which needs torchvision: ``pip install -e .[effnet]``).
 
 Run directory::
 
@@ -61,16 +79,27 @@ import sys
 import time
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 
 from pnp.files import atomic_write, write_json
 
-LOSSES = ("ploss", "pnp", "mss", "jtfs")
-SCHEDULE_NAMES = ("constant", "decay", "lm")
+LOSSES = ("ploss", "pnp", "mss", "jtfs", "mrstft", "specl2")
+#: losses that render the predicted sound at every step (the DDSP baselines)
+SPECTRAL_LOSSES = ("mss", "jtfs", "mrstft", "specl2")
+SCHEDULE_NAMES = ("constant", "decay", "lm", "adaptive")
+#: ``lam`` of the adaptive schedule computed from the store: (largest stored eigenvalue of M over
+#: the training split)², the PNP authors' λ₀
+LAM0_AUTO = "max-eig-squared"
+#: schedule defaults: (accelerator, brake)
+SCHEDULE_FACTORS = {"lm": (0.5, 10.0), "adaptive": (0.05, 1.0)}
+ENCODER_KINDS = ("scalogram", "effnet-cqt")
 DAMPING_NAMES = ("identity", "diag", "mean")
 DEVICES = ("cpu", "cuda", "auto")
 #: configuration keys that may change when resuming (they do not change the numbers on CPU)
 RESUMABLE = ("epochs", "num_workers", "device", "progress")
+#: a run's phases: P-loss pretraining (``pretrain_epochs``), then the chosen loss
+PRETRAIN = "pretrain"
 #: metrics columns, in order
 COLUMNS = ("epoch", "train_loss", "val_loss", "val_ploss", "val_pnp", "lam", "action", "lr", "seconds",
            "samples_per_s")
@@ -169,7 +198,7 @@ class Objective:
     """
 
     def __init__(self, loss: str, dataset, damping: str = "identity", mean_metric: Any = None):
-        from pnp.loss import ParameterLoss, PNPLoss, SpectralLoss
+        from pnp.loss import AudioSpectralLoss, ParameterLoss, PNPLoss, SpectralLoss
 
         self.loss = loss
         self.ploss = ParameterLoss()
@@ -178,11 +207,11 @@ class Objective:
             self.pnp = PNPLoss(damping=damping, mean_metric=mean_metric if damping == "mean" else None)
         elif "metric" in dataset.fields:  # validation only (λ = 0): the damping does not matter
             self.pnp = PNPLoss()
-        self.spectral = None
-        if loss == "mss":
-            self.spectral = SpectralLoss.from_store(dataset, representation="mss")
-        elif loss == "jtfs":
-            self.spectral = SpectralLoss.from_store(dataset, representation="jtfs")
+        self.spectral: Any = None
+        if loss in ("mss", "jtfs"):
+            self.spectral = SpectralLoss.from_store(dataset, representation=loss)
+        elif loss in ("mrstft", "specl2"):
+            self.spectral = AudioSpectralLoss.from_store(dataset, distance=loss)
 
     def to(self, device: torch.device) -> "Objective":
         for m in (self.ploss, self.pnp, self.spectral):
@@ -198,6 +227,8 @@ class Objective:
             return self.pnp(nu_hat, nu, batch["metric"], lam=lam)
         if self.loss == "jtfs":
             return self.spectral(nu_hat, target=batch["features"])
+        if self.loss in ("mrstft", "specl2"):
+            return self.spectral(nu_hat, audio=batch["audio"])
         return self.spectral(nu_hat, nu=nu)
 
     @torch.no_grad()
@@ -208,15 +239,66 @@ class Objective:
         return out
 
 
-def make_schedule(name: str, lam: float):
-    """The λ schedule of a run: constant, decay (×0.5 per epoch) or Levenberg–Marquardt."""
-    from pnp.loss import ConstantDamping, DecayDamping, LevenbergMarquardt
+def make_schedule(name: str, lam: float, accelerator: float | None = None, brake: float | None = None):
+    """The λ schedule of a run: constant, decay (×0.5 per epoch), Levenberg–Marquardt (pnp's
+    variant, restores the best weights) or the authors' adaptive rule (ceiling λ₀, no restore);
+    ``accelerator`` / ``brake`` default to :data:`SCHEDULE_FACTORS`."""
+    from pnp.loss import AdaptiveDamping, ConstantDamping, DecayDamping, LevenbergMarquardt
 
     if name == "constant":
         return ConstantDamping(lam)
     if name == "decay":
         return DecayDamping(lam, factor=0.5, every=1)
-    return LevenbergMarquardt(lam=lam, ceiling=max(1e4, 1e4 * lam))
+    acc, brk = SCHEDULE_FACTORS[name]
+    acc = acc if accelerator is None else accelerator
+    brk = brk if brake is None else brake
+    if name == "adaptive":
+        return AdaptiveDamping(lam=lam, accelerator=acc, brake=brk)
+    return LevenbergMarquardt(lam=lam, accelerator=acc, brake=brk, ceiling=max(1e4, 1e4 * lam))
+
+
+def schedule_description(schedule) -> dict[str, Any]:
+    """``name``, ``lam0``, ``accelerator``, ``brake``, ``ceiling``, ``restore`` of a λ schedule
+    (``lam0`` is its current λ: call it before the first step)."""
+    from pnp.loss import AdaptiveDamping, LevenbergMarquardt
+
+    out: dict[str, Any] = {"name": schedule.name, "lam0": float(schedule.lam)}
+    if isinstance(schedule, (AdaptiveDamping, LevenbergMarquardt)):
+        out.update(accelerator=schedule.accelerator, brake=schedule.brake, ceiling=schedule.ceiling,
+                   restore=isinstance(schedule, LevenbergMarquardt))
+    else:
+        out.update(accelerator=None, brake=None, ceiling=None, restore=False)
+    return out
+
+
+def _plateau(optimizer, patience: int | None):
+    """``ReduceLROnPlateau(optimizer, patience)`` (the authors' TASLP setting), or None."""
+    if patience is None:
+        return None
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=patience)
+
+
+class FrontendCache:
+    """The encoder front end's output (the weight-free log-scalogram) of each store sound,
+    computed once and kept (the PNP authors precompute their CQTs the same way): ``cache(model,
+    batch)`` → ν̂ for the batch, through ``model.from_frontend``; the sounds are keyed by their
+    global store ``index``. Same numbers as ``model(batch["audio"])``."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __call__(self, model, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        ids = batch["index"].tolist()
+        missing = [i for i, k in enumerate(ids) if k not in self._rows]
+        if missing:
+            with torch.no_grad():
+                u = model.frontend(batch["audio"][missing])
+            for i, row in zip(missing, u):
+                self._rows[ids[i]] = row
+        return model.from_frontend(torch.stack([self._rows[k] for k in ids]))
 
 
 def _batch_to(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -225,21 +307,33 @@ def _batch_to(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[s
 
 # ------------------------------------------------------------------------------ trainer
 class Trainer:
-    """Train an :class:`~pnp.training.encoder.Encoder` on a store (see the module docs).
+    """Train an encoder on a store (see the module docs).
 
     Parameters
     ----------
-    loss : {"ploss", "pnp", "mss", "jtfs"}
+    loss : {"ploss", "pnp", "mss", "jtfs", "mrstft", "specl2"}
     epochs : int >= 1
-        Total number of epochs (a resumed run trains up to this many).
+        Total number of epochs, pretraining included (a resumed run trains up to this many).
     batch_size : int >= 1
     lr : float > 0
         Adam learning rate.
     damping : {"identity", "diag", "mean"} or None
         The PNP damping matrix D (``loss="pnp"`` only; default ``"identity"``).
-    lam : float >= 0 or None
-        Initial λ (``loss="pnp"`` only); default 0 for ``constant``, 1 for ``decay`` / ``lm``.
-    schedule : {"constant", "decay", "lm"}
+    lam : float >= 0, "max-eig-squared" or None
+        Initial λ (``loss="pnp"`` only); default 0 for ``constant``, 1 for ``decay`` / ``lm``,
+        ``"max-eig-squared"`` for ``adaptive`` (which needs λ₀ > 0).
+    schedule : {"constant", "decay", "lm", "adaptive"}
+    accelerator, brake : float or None
+        λ factors after an improvement / a non-improvement (``lm``, ``adaptive`` only; defaults
+        0.5 / 10 for ``lm``, 0.05 / 1 for ``adaptive``).
+    lr_plateau : int >= 0 or None
+        Patience of ``ReduceLROnPlateau`` on the validation loss (None: constant learning rate).
+    pretrain_epochs : int >= 0
+        Epochs of P-loss before the chosen loss (< ``epochs``; 0: none).
+    steps_per_epoch : int >= 1 or None
+        Batches per epoch, drawn i.i.d. (needs ``order="samples"``); None: one pass.
+    order : {"chunks", "samples"}
+        Batch order (see the module docs).
     seed : int >= 0
         Seeds the weights and the batch order.
     num_workers : int >= 0
@@ -248,17 +342,29 @@ class Trainer:
     progress : bool
         tqdm bar per epoch (rate, ETA, running loss) and one summary line per epoch.
     encoder : dict, optional
-        Extra keyword arguments of :class:`~pnp.training.encoder.Encoder` (``J``, ``Q``, ``hop``,
-        ``channels``, ``hidden``, ``log1p_c``).
+        Extra keyword arguments of the encoder (:class:`~pnp.training.encoder.Encoder`: ``J``,
+        ``Q``, ``hop``, ``channels``, ``hidden``, ``log1p_c``; ``effnet-cqt``: ``J``, ``Q``,
+        ``hop``, ``bn_var``, ``log1p_c``).
+    encoder_kind : {"scalogram", "effnet-cqt"}
+    cache_frontend : bool
+        Compute the encoder's weight-free front end (the scalogram) of each training sound once
+        and keep it (:class:`FrontendCache`); validation and evaluation run the whole encoder.
 
     After :meth:`fit`: ``model_`` (the final encoder), ``history_`` (metrics rows),
-    ``best_epoch_``, ``best_val_loss_``, ``run_dir_``, ``config_``.
+    ``best_epoch_``, ``best_val_loss_``, ``run_dir_``, ``config_``, ``schedule_`` (the
+    :func:`schedule_description` of the λ schedule at its start).
     """
 
     def __init__(self, loss: str = "pnp", epochs: int = 30, batch_size: int = 32, lr: float = 1e-3,
-                 damping: str | None = None, lam: float | None = None, schedule: str = "constant", seed: int = 0,
-                 num_workers: int = 0, device: str = "cpu", progress: bool = True,
-                 encoder: Mapping[str, Any] | None = None):
+                 damping: str | None = None, lam: float | str | None = None, schedule: str = "constant",
+                 seed: int = 0, num_workers: int = 0, device: str = "cpu", progress: bool = True,
+                 encoder: Mapping[str, Any] | None = None, accelerator: float | None = None,
+                 brake: float | None = None, lr_plateau: int | None = None, pretrain_epochs: int = 0,
+                 steps_per_epoch: int | None = None, order: str = "chunks", encoder_kind: str = "scalogram",
+                 cache_frontend: bool = False):
+        from pnp.data import SHUFFLES
+        from pnp.training.encoder import encoder_options
+
         self.loss = _choice(loss, "loss", LOSSES)
         self.epochs = _int(epochs, "epochs", 1)
         self.batch_size = _int(batch_size, "batch_size", 1)
@@ -269,27 +375,65 @@ class Trainer:
                 raise ValueError(f"damping applies to loss='pnp' only, not {loss!r}")
         self.damping = damping or "identity"
         self.schedule = _choice(schedule, "schedule", SCHEDULE_NAMES)
-        if lam is not None:
-            lam = _float(lam, "lam", 0.0, lo_open=False)
-            if loss != "pnp" and lam != 0:
-                raise ValueError(f"lam (the PNP damping) applies to loss='pnp' only, not {loss!r}")
-        self.lam = (0.0 if schedule == "constant" else 1.0) if lam is None else lam
-        if schedule == "lm" and self.lam == 0 and loss == "pnp":
-            raise ValueError("schedule='lm' multiplies lam, so lam must be > 0 (e.g. 1.0), got 0")
+        self.lam = self._check_lam(lam, loss, schedule)
+        for name, value, lo, lo_open in (("accelerator", accelerator, 0.0, True), ("brake", brake, 1.0, False)):
+            if value is not None:
+                if schedule not in SCHEDULE_FACTORS:
+                    raise ValueError(f"{name} applies to schedule 'lm' or 'adaptive' only, not {schedule!r}")
+                _float(value, name, lo, lo_open=lo_open)
+        if accelerator is not None and float(accelerator) > 1:
+            raise ValueError(f"accelerator must be a finite number in (0, 1], got {accelerator!r}")
+        self.accelerator = None if accelerator is None else float(accelerator)
+        self.brake = None if brake is None else float(brake)
+        self.lr_plateau = None if lr_plateau is None else _int(lr_plateau, "lr_plateau", 0)
+        self.pretrain_epochs = _int(pretrain_epochs, "pretrain_epochs", 0)
+        if self.pretrain_epochs and (self.pretrain_epochs >= self.epochs or loss == "ploss"):
+            raise ValueError(f"pretrain_epochs must be < epochs ({self.epochs}) and the loss other than 'ploss', got "
+                             f"{self.pretrain_epochs} with loss {loss!r}")
+        self.order = _choice(order, "order", SHUFFLES)
+        self.steps_per_epoch = None if steps_per_epoch is None else _int(steps_per_epoch, "steps_per_epoch", 1)
+        if self.steps_per_epoch is not None and self.order != "samples":
+            raise ValueError("steps_per_epoch needs order='samples' (batches drawn i.i.d.)")
         self.seed = _int(seed, "seed", 0)
         self.num_workers = _int(num_workers, "num_workers", 0)
         self.device = _choice(device, "device", DEVICES)
         if not isinstance(progress, bool):
             raise ValueError(f"progress must be True or False, got {progress!r}")
         self.progress = progress
+        self.encoder_kind = _choice(encoder_kind, "encoder_kind", ENCODER_KINDS)
+        if not isinstance(cache_frontend, bool):
+            raise ValueError(f"cache_frontend must be True or False, got {cache_frontend!r}")
+        self.cache_frontend = cache_frontend
         if encoder is not None and not isinstance(encoder, Mapping):
-            raise ValueError(f"encoder must be a dict of Encoder keyword arguments, got {type(encoder).__name__}")
+            raise ValueError(f"encoder must be a dict of encoder keyword arguments, got {type(encoder).__name__}")
         self.encoder = dict(encoder or {})
-        bad = set(self.encoder) - {"J", "Q", "hop", "channels", "hidden", "log1p_c"}
+        allowed = encoder_options(self.encoder_kind)
+        bad = set(self.encoder) - set(allowed)
         if bad:
-            raise ValueError(f"encoder: unknown option(s) {sorted(bad)}; allowed: J, Q, hop, channels, hidden, log1p_c")
+            raise ValueError(f"encoder: unknown option(s) {sorted(bad)}; allowed: {', '.join(allowed)}")
+
+    @staticmethod
+    def _check_lam(lam: Any, loss: str, schedule: str) -> float | str:
+        if lam is None:
+            return LAM0_AUTO if schedule == "adaptive" else (0.0 if schedule == "constant" else 1.0)
+        if isinstance(lam, str):
+            if lam != LAM0_AUTO or schedule != "adaptive":
+                raise ValueError(f"lam must be a finite number >= 0 (or {LAM0_AUTO!r} with schedule 'adaptive'), got {lam!r}")
+        else:
+            lam = _float(lam, "lam", 0.0, lo_open=False)
+        if loss != "pnp" and lam != 0:
+            raise ValueError(f"lam (the PNP damping) applies to loss='pnp' only, not {loss!r}")
+        if schedule in ("lm", "adaptive") and lam == 0 and loss == "pnp":
+            raise ValueError(f"schedule={schedule!r} multiplies lam, so lam must be > 0 (e.g. 1.0), got 0")
+        return lam
 
     # ---------------------------------------------------------------- set-up
+    def _fields(self, has_metric: bool) -> tuple[list[str], list[str]]:
+        """(train fields, val fields) of the datasets."""
+        feats = ["features"] if self.loss == "jtfs" else []
+        train = ["nu"] + (["metric"] if self.loss == "pnp" else []) + feats
+        return train, ["nu"] + (["metric"] if has_metric else []) + feats
+
     def _datasets(self, store: str):
         from pnp.data import StoreDataset
 
@@ -300,11 +444,27 @@ class Trainer:
                 f"loss='pnp' needs the metric M = JᵀJ, but the store {store} has none (features only); "
                 "precompute it with store.jacobian = true in its spec"
             )
-        fields = ["nu"] + (["metric"] if has_metric else []) + (["features"] if self.loss == "jtfs" else [])
-        train_fields = ["nu"] + (["metric"] if self.loss == "pnp" else []) + (["features"] if self.loss == "jtfs" else [])
-        train_ds = StoreDataset(store, split="train", fields=train_fields, input="audio")
+        if self.lam == LAM0_AUTO and self.loss == "pnp" and "eigvals" not in keys:
+            raise ValueError(f"lam={LAM0_AUTO!r} needs the stored eigenvalues of M; the store {store} has none")
+        train_fields, fields = self._fields(has_metric)
+        # uniform shuffling touches every chunk per batch: keep the whole split in the cache
+        cache = {"cache_bytes": 2**33} if self.order == "samples" else {}
+        train_ds = StoreDataset(store, split="train", fields=train_fields, input="audio", **cache)
         val_ds = StoreDataset(store, split="val", fields=fields, input="audio")
         return train_ds, val_ds
+
+    def resolve_lam(self, store: str) -> float:
+        """λ₀ of the run: ``lam``, or for ``"max-eig-squared"`` the square of the largest stored
+        eigenvalue of M over the store's training split."""
+        if self.lam != LAM0_AUTO:
+            return float(self.lam)
+        if self.loss != "pnp":  # λ is not used: no need to read the eigenvalues
+            return 1.0
+        from pnp.data import StoreDataset
+        from pnp.loss import max_eig_squared
+
+        ds = StoreDataset(store, split="train", fields=("eigvals",), dtype=torch.float64)
+        return max_eig_squared(ds.get_batch(np.arange(len(ds)))["eigvals"].numpy())
 
     def config(self, store: str, train_ds, encoder_config: Mapping[str, Any]) -> dict[str, Any]:
         """The run's configuration (``config.json``; compared on resume)."""
@@ -321,10 +481,18 @@ class Trainer:
             "damping": self.damping,
             "lam": self.lam,
             "schedule": self.schedule,
+            "accelerator": self.accelerator,
+            "brake": self.brake,
+            "lr_plateau": self.lr_plateau,
+            "pretrain_epochs": self.pretrain_epochs,
+            "steps_per_epoch": self.steps_per_epoch,
+            "order": self.order,
             "seed": self.seed,
             "num_workers": self.num_workers,
             "device": self.device,
             "progress": self.progress,
+            "encoder_kind": self.encoder_kind,
+            "cache_frontend": self.cache_frontend,
             "encoder": dict(encoder_config),
             "n_train": len(train_ds),
         }
@@ -348,15 +516,20 @@ class Trainer:
             raise ValueError(f"out = {out} is not empty ({shown}) and holds no training run; choose an empty "
                              "or new directory")
 
+    def _phase(self, epoch: int) -> str:
+        """``"pretrain"`` for the P-loss epochs, else the run's loss."""
+        return PRETRAIN if epoch < self.pretrain_epochs else self.loss
+
+    def _optimizers(self, model):
+        """A fresh Adam and its plateau scheduler (at the start, and again at the end of pretraining)."""
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+        return optimizer, _plateau(optimizer, self.lr_plateau)
+
     # ---------------------------------------------------------------- training
     def fit(self, store: str | os.PathLike, out: str | os.PathLike, resume: bool = False) -> "Trainer":
         """Train on ``store``'s train split, validating on its val split; write the run to ``out``."""
-        from tqdm.auto import tqdm
-
-        from pnp.data import make_loader
         from pnp.store import normalise_path
-        from pnp.training.encoder import Encoder
-        from pnp.training.plots import plot_loss_curves
+        from pnp.training.encoder import build_encoder
 
         if not isinstance(resume, bool):
             raise ValueError(f"resume must be True or False, got {resume!r}")
@@ -369,102 +542,131 @@ class Trainer:
         self._check_run_dir(out, resume)
         device = resolve_device(self.device)
         train_ds, val_ds = self._datasets(store)
+        lam0 = self.resolve_lam(store)
 
         torch.manual_seed(self.seed)
-        model = Encoder.from_store(train_ds, **self.encoder)
+        model = build_encoder(self.encoder_kind, train_ds, **self.encoder)
         config = self.config(store, train_ds, model.config())
         model.to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
-        schedule = make_schedule(self.schedule, self.lam)
-        history: list[dict[str, Any]] = []
-        best_val, best_epoch, start = math.inf, None, 0
+        optimizer, plateau = self._optimizers(model)
+        schedule = make_schedule(self.schedule, lam0, self.accelerator, self.brake)
+        self.schedule_ = schedule_description(schedule)
+        state = {"history": [], "best_val": math.inf, "best_epoch": None, "start": 0}
         if resume:
-            ck = load_torch(os.path.join(out, CHECKPOINT))
-            diff = config_diff(ck.get("config", {}), config)
-            if diff:
-                raise ValueError(f"cannot resume {out}: the configuration differs from its checkpoint: " + "; ".join(diff))
-            model.load_state_dict(ck["model"])
-            optimizer.load_state_dict(ck["optimizer"])
-            schedule.load_state_dict(ck["schedule"])
-            history = list(ck["history"])
-            best_val = math.inf if ck["best_val_loss"] is None else float(ck["best_val_loss"])
-            best_epoch = ck["best_epoch"]
-            start = int(ck["epoch"])
-            torch.set_rng_state(ck["rng"]["torch"])
-            if device.type == "cuda" and ck["rng"].get("cuda") is not None:
-                torch.cuda.set_rng_state(ck["rng"]["cuda"])
+            state = self._resume(out, config, model, optimizer, plateau, schedule, device)
         os.makedirs(out, exist_ok=True)
         write_json(os.path.join(out, CONFIG), config)
 
         mean_metric = train_ds.mean_metric() if self.loss == "pnp" and self.damping == "mean" else None
-        objective = Objective(self.loss, val_ds, self.damping, mean_metric).to(device)
-        loader = make_loader(train_ds, self.batch_size, shuffle=True, num_workers=self.num_workers, seed=self.seed,
-                             persistent_workers=self.num_workers > 0)
-        val_loader = make_loader(val_ds, self.batch_size, shuffle=False, num_workers=0)
-        log = (lambda msg: tqdm.write(msg, file=sys.stderr)) if self.progress else (lambda msg: None)
-        if start >= self.epochs:
-            log(f"{out}: {start} epochs already done (epochs = {self.epochs}); nothing to train")
+        objectives = {self.loss: Objective(self.loss, val_ds, self.damping, mean_metric).to(device)}
+        if self.pretrain_epochs:
+            objectives[PRETRAIN] = Objective("ploss", val_ds).to(device)
+        samples = None if self.steps_per_epoch is None else self.steps_per_epoch * self.batch_size
+        loader = make_loader_for(train_ds, self, samples)
+        val_loader = make_loader_for(val_ds, self, None, shuffle=False)
+        log = _logger(self.progress)
+        self._encode = FrontendCache() if self.cache_frontend else (lambda m, b: m(b["audio"]))
+        if state["start"] >= self.epochs:
+            log(f"{out}: {state['start']} epochs already done (epochs = {self.epochs}); nothing to train")
 
-        for epoch in range(start, self.epochs):
-            t0 = time.perf_counter()
-            loader.sampler.set_epoch(epoch)
-            model.train()
-            lam = float(schedule.lam)
-            total = torch.zeros((), dtype=torch.float64)
-            seen = 0
-            bar = tqdm(loader, desc=f"{self.loss} epoch {epoch + 1}/{self.epochs}", unit="batch",
-                       disable=not self.progress, leave=False, dynamic_ncols=True)
-            for batch in bar:
-                batch = _batch_to(batch, device)
-                nu_hat = model(batch["audio"])
-                loss = objective.train(nu_hat, batch, lam)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                b = int(batch["nu"].shape[0])
-                total += loss.detach().double().cpu() * b
-                seen += b
-                bar.set_postfix(loss=f"{float(total) / seen:.4g}", refresh=False)
-            bar.close()
-            train_loss = float(total) / max(seen, 1)
-            val = self.validate(model, objective, val_loader, device)
-            action = schedule.step(val["val_loss"], model=model, optimizer=optimizer)
-            seconds = time.perf_counter() - t0
-            row = {"epoch": epoch + 1, "train_loss": train_loss, **val, "lam": lam, "action": action,
-                   "lr": float(optimizer.param_groups[0]["lr"]), "seconds": seconds,
-                   "samples_per_s": seen / seconds if seconds > 0 else None}
-            row.setdefault("val_pnp", None)
-            history.append(row)
-            improved = math.isfinite(val["val_loss"]) and val["val_loss"] < best_val
-            if improved:
-                best_val, best_epoch = val["val_loss"], epoch + 1
+        for epoch in range(state["start"], self.epochs):
+            phase = self._phase(epoch)
+            if self.pretrain_epochs and epoch == self.pretrain_epochs:  # the switch: start afresh
+                optimizer, plateau = self._optimizers(model)
+                state["best_val"], state["best_epoch"] = math.inf, None
+            row = self._epoch(epoch, phase, model, objectives[phase], optimizer, schedule, loader, val_loader, device)
+            if plateau is not None:
+                plateau.step(row["val_loss"])
+            state["history"].append(row)
+            if math.isfinite(row["val_loss"]) and row["val_loss"] < state["best_val"]:
+                state["best_val"], state["best_epoch"] = row["val_loss"], epoch + 1
                 save_torch(os.path.join(out, BEST), {"model": model.state_dict(), "config": config,
-                                                     "epoch": epoch + 1, "val_loss": best_val})
-            log(self._summary(row, best_epoch))
-            if action == "brake":
-                log(f"  Levenberg–Marquardt brake: val_loss {val['val_loss']:.4g} did not improve on "
+                                                     "epoch": epoch + 1, "val_loss": state["best_val"]})
+            log(self._summary(row, state["best_epoch"]))
+            if row["action"] == "brake" and self.schedule == "lm":
+                log(f"  Levenberg–Marquardt brake: val_loss {row['val_loss']:.4g} did not improve on "
                     f"{schedule.best_loss if schedule.best_loss is not None else float('nan'):.4g}; best weights "
                     f"restored, lambda -> {schedule.lam:.4g}")
-            write_csv(os.path.join(out, METRICS_CSV), history, COLUMNS)
-            write_json(os.path.join(out, METRICS_JSON), {"config": config, "best_epoch": best_epoch,
-                                                         "best_val_loss": best_val if best_epoch else None,
-                                                         "epochs": history})
-            plot_loss_curves(history, os.path.join(out, PLOT), title=f"{config['store_name']}: {self.loss}")
-            rng = {"torch": torch.get_rng_state(),
-                   "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
-            save_torch(os.path.join(out, CHECKPOINT), {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "epoch": epoch + 1, "rng": rng, "config": config,
-                "history": history, "best_val_loss": best_val if best_epoch else None, "best_epoch": best_epoch,
-            })
+            self._write_epoch(out, config, state, model, optimizer, plateau, schedule, epoch, device)
 
         self.model_ = model
-        self.history_ = history
-        self.best_epoch_ = best_epoch
-        self.best_val_loss_ = best_val if best_epoch else None
+        self.history_ = state["history"]
+        self.best_epoch_ = state["best_epoch"]
+        self.best_val_loss_ = state["best_val"] if state["best_epoch"] else None
         self.run_dir_ = out
         self.config_ = config
         return self
+
+    def _epoch(self, epoch: int, phase: str, model, objective: Objective, optimizer, schedule, loader, val_loader,
+               device) -> dict[str, Any]:
+        """Train one epoch, validate, step the λ schedule (not while pretraining); the metrics row."""
+        from tqdm.auto import tqdm
+
+        t0 = time.perf_counter()
+        loader.sampler.set_epoch(epoch)
+        model.train()
+        lam = float(schedule.lam)
+        total = torch.zeros((), dtype=torch.float64)
+        seen = 0
+        label = "ploss (pretraining)" if phase == PRETRAIN else self.loss
+        bar = tqdm(loader, desc=f"{label} epoch {epoch + 1}/{self.epochs}", unit="batch",
+                   disable=not self.progress, leave=False, dynamic_ncols=True)
+        for batch in bar:
+            batch = _batch_to(batch, device)
+            loss = objective.train(self._encode(model, batch), batch, lam)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            b = int(batch["nu"].shape[0])
+            total += loss.detach().double().cpu() * b
+            seen += b
+            bar.set_postfix(loss=f"{float(total) / seen:.4g}", refresh=False)
+        bar.close()
+        val = self.validate(model, objective, val_loader, device)
+        action = PRETRAIN if phase == PRETRAIN else schedule.step(val["val_loss"], model=model, optimizer=optimizer)
+        seconds = time.perf_counter() - t0
+        row = {"epoch": epoch + 1, "train_loss": float(total) / max(seen, 1), **val, "lam": lam, "action": action,
+               "lr": float(optimizer.param_groups[0]["lr"]), "seconds": seconds,
+               "samples_per_s": seen / seconds if seconds > 0 else None}
+        row.setdefault("val_pnp", None)
+        return row
+
+    def _resume(self, out: str, config, model, optimizer, plateau, schedule, device) -> dict[str, Any]:
+        """Load ``checkpoint.pt`` into the model, optimizer, plateau scheduler and schedule."""
+        ck = load_torch(os.path.join(out, CHECKPOINT))
+        diff = config_diff(ck.get("config", {}), config)
+        if diff:
+            raise ValueError(f"cannot resume {out}: the configuration differs from its checkpoint: " + "; ".join(diff))
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        if plateau is not None and ck.get("plateau") is not None:
+            plateau.load_state_dict(ck["plateau"])
+        schedule.load_state_dict(ck["schedule"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        if device.type == "cuda" and ck["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(ck["rng"]["cuda"])
+        return {"history": list(ck["history"]),
+                "best_val": math.inf if ck["best_val_loss"] is None else float(ck["best_val_loss"]),
+                "best_epoch": ck["best_epoch"], "start": int(ck["epoch"])}
+
+    def _write_epoch(self, out: str, config, state, model, optimizer, plateau, schedule, epoch: int, device) -> None:
+        """metrics.csv / .json, the loss curves and ``checkpoint.pt`` after an epoch."""
+        from pnp.training.plots import plot_loss_curves
+
+        history, best_epoch = state["history"], state["best_epoch"]
+        best = state["best_val"] if best_epoch else None
+        write_csv(os.path.join(out, METRICS_CSV), history, COLUMNS)
+        write_json(os.path.join(out, METRICS_JSON), {"config": config, "schedule": self.schedule_,
+                                                     "best_epoch": best_epoch, "best_val_loss": best,
+                                                     "epochs": history})
+        plot_loss_curves(history, os.path.join(out, PLOT), title=f"{config['store_name']}: {self.loss}")
+        rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
+        save_torch(os.path.join(out, CHECKPOINT), {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "plateau": plateau.state_dict() if plateau is not None else None,
+            "schedule": schedule.state_dict(), "epoch": epoch + 1, "rng": rng, "config": config,
+            "history": history, "best_val_loss": best, "best_epoch": best_epoch,
+        })
 
     @staticmethod
     @torch.no_grad()
@@ -495,32 +697,52 @@ class Trainer:
         return " | ".join(parts)
 
 
+def make_loader_for(ds, trainer: "Trainer", samples_per_epoch: int | None, shuffle: bool = True):
+    """The loader of a run's split: its batch size, order and workers (validation: in order)."""
+    from pnp.data import make_loader
+
+    if not shuffle:
+        return make_loader(ds, trainer.batch_size, shuffle=False, num_workers=0)
+    return make_loader(ds, trainer.batch_size, shuffle=True, num_workers=trainer.num_workers, seed=trainer.seed,
+                       persistent_workers=trainer.num_workers > 0, order=trainer.order,
+                       samples_per_epoch=samples_per_epoch)
+
+
+def _logger(progress: bool):
+    from tqdm.auto import tqdm
+
+    return (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
+
+
 def train(store: str | os.PathLike, loss: str = "pnp", out: str | os.PathLike | None = None, epochs: int = 30,
-          batch_size: int = 32, lr: float = 1e-3, damping: str | None = None, lam: float | None = None,
+          batch_size: int = 32, lr: float = 1e-3, damping: str | None = None, lam: float | str | None = None,
           schedule: str = "constant", seed: int = 0, resume: bool = False, num_workers: int = 0,
-          device: str = "cpu", progress: bool = True, encoder: Mapping[str, Any] | None = None) -> Trainer:
+          device: str = "cpu", progress: bool = True, encoder: Mapping[str, Any] | None = None,
+          **protocol: Any) -> Trainer:
     """Train an encoder on ``store`` and write the run to ``out``; returns the fitted
-    :class:`Trainer` (``model_``, ``history_``, ``best_epoch_``, …).  See the module docs."""
+    :class:`Trainer` (``model_``, ``history_``, ``best_epoch_``, …).  ``protocol``: the other
+    :class:`Trainer` options (``accelerator``, ``brake``, ``lr_plateau``, ``pretrain_epochs``,
+    ``steps_per_epoch``, ``order``, ``encoder_kind``).  See the module docs."""
     if out is None:
         raise ValueError("out (the run directory) is required")
     trainer = Trainer(loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, damping=damping, lam=lam,
                       schedule=schedule, seed=seed, num_workers=num_workers, device=device, progress=progress,
-                      encoder=encoder)
+                      encoder=encoder, **protocol)
     return trainer.fit(store, out, resume=resume)
 
 
 def load_encoder(path: str | os.PathLike, map_location: Any = "cpu"):
     """The encoder of a ``best.pt`` / ``checkpoint.pt`` (eval mode) and the run's config."""
-    from pnp.training.encoder import Encoder
+    from pnp.training.encoder import encoder_from_config
 
     ck = load_torch(os.fspath(path), map_location=map_location)
     if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
         raise ValueError(f"{path} is not a pnp training checkpoint (no model / config)")
-    model = Encoder(**ck["config"]["encoder"])
+    model = encoder_from_config(ck["config"].get("encoder_kind", "scalogram"), ck["config"]["encoder"])
     model.load_state_dict(ck["model"])
     model.eval()
     return model, ck["config"], ck
 
 
-__all__ = ["LOSSES", "SCHEDULE_NAMES", "DAMPING_NAMES", "Trainer", "train", "load_encoder", "Objective",
-           "config_diff", "resolve_device"]
+__all__ = ["LOSSES", "SCHEDULE_NAMES", "DAMPING_NAMES", "ENCODER_KINDS", "LAM0_AUTO", "Trainer", "train",
+           "load_encoder", "Objective", "config_diff", "resolve_device", "make_schedule", "schedule_description"]
