@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/training.py [--store data/stores/amchirp_train.zarr] [--threads 1]
                                   [--steps 20] [--jtfs-steps 5] [--warmup 2] [--batch-size 32]
-                                  [--losses ploss,pnp,mss,jtfs,mrstft,specl2] [--encoder scalogram]
+                                  [--losses ploss,pnp,mss,jtfs,mrstft,specl2] [--encoder scalogram] [--hop H]
                                   [--workers 0,2] [--device cpu] [--json docs/results/bench_training.json]
 
 Prints:
@@ -48,7 +48,7 @@ def _load() -> str:
 
 
 def step_times(store: str, loss: str, batch_size: int, steps: int, warmup: int, device: str,
-               encoder_kind: str = "scalogram") -> list[float]:
+               encoder_kind: str = "scalogram", encoder: dict | None = None) -> list[float]:
     """Seconds per training step (forward + loss + backward + Adam step) on one fixed batch."""
     import torch
 
@@ -62,7 +62,7 @@ def step_times(store: str, loss: str, batch_size: int, steps: int, warmup: int, 
     n = min(batch_size, len(ds))
     batch = {k: v.to(dev) for k, v in ds.get_batch(list(range(n))).items()}
     torch.manual_seed(0)
-    model = build_encoder(encoder_kind, ds).to(dev)
+    model = build_encoder(encoder_kind, ds, **(encoder or {})).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     objective = Objective(loss, ds).to(dev)
     lam = 1.0 if loss == "pnp" else 0.0
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--losses", default="ploss,pnp,mss,jtfs,mrstft,specl2")
     ap.add_argument("--encoder", default="scalogram", choices=("scalogram", "effnet-cqt"))
+    ap.add_argument("--hop", type=int, default=None, help="encoder frame hop (default: the encoder's)")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
     ap.add_argument("--workers", default="0,2", help="data-loader worker counts (default 0,2)")
     ap.add_argument("--device", default="cpu")
@@ -130,13 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     from pnp.training.encoder import build_encoder
 
     ds = StoreDataset(args.store, split="train", fields=("nu",), input="audio")
-    enc = build_encoder(args.encoder, ds)
+    enc_kw = {} if args.hop is None else {"hop": args.hop}
+    enc = build_encoder(args.encoder, ds, **enc_kw)
     print(f"store {args.store}: {len(ds)} training samples, N = {enc.n_samples} at {enc.sample_rate:g} Hz, "
           f"P = {enc.n_params}, K = {ds.n_coefs} features")
     print(f"encoder: {args.encoder}, {enc.n_weights():,} weights")
     report = {"command": "python benchmarks/training.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "store": args.store,
-              "encoder": args.encoder, "encoder_weights": enc.n_weights(), "threads": args.threads,
+              "encoder": args.encoder, "encoder_options": enc_kw, "encoder_weights": enc.n_weights(), "threads": args.threads,
               "batch_size": args.batch_size, "cpus": os.cpu_count(), "load_before": _load(), "steps": {}}
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, batch {args.batch_size}; "
           f"load average before: {_load()}")
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'loss':<6} {'median':>9} {'min':>9} {'max':>9} {'steps':>6}  samples/s")
     for loss in losses:
         n = args.jtfs_steps if loss == "jtfs" else args.steps
-        times = step_times(args.store, loss, args.batch_size, n, args.warmup, args.device, args.encoder)
+        times = step_times(args.store, loss, args.batch_size, n, args.warmup, args.device, args.encoder, enc_kw)
         med = statistics.median(times)
         medians[loss] = med
         report["steps"][loss] = {"median_s": med, "min_s": min(times), "max_s": max(times), "steps": n}

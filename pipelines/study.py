@@ -22,10 +22,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -71,6 +70,8 @@ class Protocol:
     #: for JTFS in the loop)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     weights: str = "final"
+    #: test on the first ``test_samples`` sounds of the test split only (None: all of them)
+    test_samples: int | None = None
 
     def seeds_of(self, loss: str) -> list[int]:
         return list(self.overrides.get(loss, {}).get("seeds", self.seeds))
@@ -107,18 +108,19 @@ def run_dir(out: str, loss: str, seed: int) -> str:
     return os.path.join(out, RUNS, f"{loss}-seed{seed}")
 
 
-def _finished(path: str, weights: str) -> dict[str, Any] | None:
+def _finished(path: str, weights: str, test_samples: int | None = None) -> dict[str, Any] | None:
     """The evaluation of a finished run (None if it has not finished or was tested otherwise)."""
     ev = os.path.join(path, "evaluation.json")
     if not os.path.exists(ev):
         return None
     with open(ev) as f:
         result = json.load(f)
-    return result if result.get("weights") == weights else None
+    ok = result.get("weights") == weights and result.get("max_samples") == test_samples
+    return result if ok else None
 
 
 def run_one(out: str, store: str, loss: str, seed: int, options: Mapping[str, Any], weights: str = "final",
-            threads: int = 1) -> dict[str, Any]:
+            test_samples: int | None = None, threads: int = 1) -> dict[str, Any]:
     """One run of the study (a dask task): train (resuming from its checkpoint if any), evaluate
     on the test split; returns its record. A finished run is returned as it is."""
     import torch
@@ -129,12 +131,12 @@ def run_one(out: str, store: str, loss: str, seed: int, options: Mapping[str, An
 
     torch.set_num_threads(threads)
     path = run_dir(out, loss, seed)
-    done = _finished(path, weights)
+    done = _finished(path, weights, test_samples)
     t0 = time.perf_counter()
     if done is None:
         trainer = Trainer(**options)
         trainer.fit(store, path, resume=os.path.exists(os.path.join(path, CHECKPOINT)))
-        done = evaluate(path, split="test", progress=False, weights=weights)
+        done = evaluate(path, split="test", progress=False, weights=weights, max_samples=test_samples)
     return {"loss": loss, "seed": seed, "run_dir": path, "wall_s_this_call": time.perf_counter() - t0}
 
 
@@ -180,21 +182,36 @@ def _write_protocol(out: str, protocol: Protocol) -> None:
     write_json(path, new)
 
 
-def study(protocol: Protocol, out: str, workers: int = 2, client: Any = None, progress: bool = True) -> dict[str, Any]:
+def study(protocol: Protocol, out: str, workers: int = 2, client: Any = None, progress: bool = True,
+          scheduler_file: str | None = None, report_only: bool = False) -> dict[str, Any]:
     """Run (or resume) every run of ``protocol`` into ``out``, then write the study's JSON, table
-    and figures; returns the ``study.json`` dict. ``workers`` = 0 runs in this process."""
+    and figures; returns the ``study.json`` dict. ``workers`` = 0 runs in this process;
+    ``scheduler_file`` attaches to a running dask.distributed cluster instead of the embedded
+    LocalCluster (``out`` and the store must then be on a filesystem every worker sees).
+    ``report_only``: train nothing, summarise the runs finished so far (``missing_runs`` lists
+    the others)."""
+    if scheduler_file is not None and not report_only:
+        if not os.path.exists(scheduler_file):
+            raise ValueError(f"--scheduler-file {scheduler_file} does not exist")
+        from distributed import Client
+
+        client = Client(scheduler_file=scheduler_file)
     from tqdm.auto import tqdm
 
     _check(protocol)
     out = os.path.abspath(out)
     _write_protocol(out, protocol)
-    todo = [(l, s) for l, s in protocol.runs() if _finished(run_dir(out, l, s), protocol.weights) is None]
+    if report_only:
+        return aggregate(protocol, out)
+    todo = [(l, s) for l, s in protocol.runs()
+            if _finished(run_dir(out, l, s), protocol.weights, protocol.test_samples) is None]
     total = len(protocol.runs())
     bar = tqdm(total=total, initial=total - len(todo), unit="run", desc="pnp study", disable=not progress,
                dynamic_ncols=True)
     todo.sort(key=lambda run: COST_RANK.index(run[0]))
-    args = [(out, protocol.store, l, s, protocol.trainer_options(l, s), protocol.weights) for l, s in todo]
-    if workers == 0 and client is None:
+    args = [(out, protocol.store, l, s, protocol.trainer_options(l, s), protocol.weights, protocol.test_samples)
+            for l, s in todo]
+    if workers == 0 and client is None:  # in this process, one run after the other
         for a in args:
             run_one(*a)
             bar.update(1)
@@ -245,12 +262,14 @@ def _load_run(out: str, loss: str, seed: int) -> dict[str, Any]:
 def aggregate(protocol: Protocol, out: str) -> dict[str, Any]:
     """``study.json``, ``study.md`` and the figures from the finished runs in ``out``."""
     from pnp.files import write_json
-    from pnp.spec import DatasetSpec  # noqa: F401 - the store's spec is read below
     from pnp.store import open_store
     from pnp.training.stats import paired_wilcoxon, seed_mean, summary
 
-    runs, loaded = [], {}
+    runs, loaded, missing = [], {}, []
     for loss, seed in protocol.runs():
+        if _finished(run_dir(out, loss, seed), protocol.weights, protocol.test_samples) is None:
+            missing.append(f"{loss}-seed{seed}")
+            continue
         r = _load_run(out, loss, seed)
         loaded[(loss, seed)] = r
         sched = r["schedule"] if VARIANTS[loss]["loss"] == "pnp" else None
@@ -262,16 +281,17 @@ def aggregate(protocol: Protocol, out: str) -> dict[str, Any]:
                      "mae_nu": r["ev"]["mae_nu"]},
         })
     params = list(runs[0]["test"]["mae_nu"]) if runs else []
+    losses = [l for l in protocol.losses if any(r["loss"] == l for r in runs)]
     summ: dict[str, dict[str, Any]] = {}
-    for loss in protocol.losses:
+    for loss in losses:
         mine = [r for r in runs if r["loss"] == loss]
         summ[loss] = {m: summary([r["test"][m] for r in mine]) for m in METRICS}
         summ[loss]["mae_nu"] = {p: summary([r["test"]["mae_nu"][p] for r in mine]) for p in params}
         summ[loss]["wall_s"] = summary([r["wall_s"] for r in mine])
-    pooled = {loss: {m: seed_mean([loaded[(loss, s)]["per_sound"][m] for s in protocol.seeds_of(loss)]) for m in METRICS}
-              for loss in protocol.losses}
+    pooled = {loss: {m: seed_mean([loaded[(loss, s)]["per_sound"][m] for s in protocol.seeds_of(loss)
+                                   if (loss, s) in loaded]) for m in METRICS} for loss in losses}
     paired = []
-    for a, b in itertools.combinations(protocol.losses, 2):
+    for a, b in itertools.combinations(losses, 2):
         for m in METRICS:
             paired.append({"a": a, "b": b, "metric": m, **paired_wilcoxon(pooled[a][m], pooled[b][m])})
     st = open_store(protocol.store)
@@ -288,6 +308,8 @@ def aggregate(protocol: Protocol, out: str) -> dict[str, Any]:
         "summary": summ,
         "paired": paired,
     }
+    if missing:  # an interrupted study: what is summarised so far
+        report["missing_runs"] = missing
     write_json(os.path.join(out, STUDY_JSON), report)
     with open(os.path.join(out, STUDY_MD), "w") as f:
         f.write(table(report) + "\n")
@@ -303,7 +325,7 @@ def _fmt(s: Mapping[str, Any]) -> str:
 
 def table(report: Mapping[str, Any]) -> str:
     """Markdown: one row per loss (mean ± sd over seeds), then the paired p-values vs each loss."""
-    losses = report["protocol"]["losses"]
+    losses = list(report["summary"])
     params = list(next(iter(report["summary"].values()))["mae_nu"]) if losses else []
     head = ["loss", "seeds", "JTFS distance", "MRSTFT", "P-loss", *[f"MAE ν {p}" for p in params], "train time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -329,13 +351,26 @@ def table(report: Mapping[str, Any]) -> str:
 
 def figures(report: Mapping[str, Any], loaded: Mapping[tuple[str, int], Any], protocol: Protocol, folder: str) -> None:
     """test_metrics.png (every seed shown), validation.png (curves), lambda.png (PNP runs)."""
+    from matplotlib.ticker import MaxNLocator, NullFormatter
+
     from pnp.figures import pyplot, save_figure
 
     plt = pyplot()
-    losses = protocol.losses
+    losses = list(report["summary"])
+
+    def tidy(ax) -> None:
+        """Whole epochs on x; y on a log scale with decade labels when the values span more
+        than a factor 20, else linear with plain numbers."""
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        lo, hi = ax.dataLim.y0, ax.dataLim.y1
+        if lo > 0 and hi / lo > 20:
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        else:
+            ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     colours = {l: plt.get_cmap("tab10")(i % 10) for i, l in enumerate(losses)}
-    labels = {"jtfs_distance": "JTFS distance ‖Φg(θ̂) − Φg(θ)‖₂", "mrstft": "MRSTFT (auraloss)",
-              "ploss": "P-loss (MSE in ν)"}
+    labels = {"jtfs_distance": "JTFS distance ‖Φg(θ̂) − Φg(θ)‖₂", "mrstft": "MRSTFT distance (auraloss)",
+              "ploss": "P-loss: mean (ν̂ − ν)²"}
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for ax, m in zip(axes, METRICS):
         for i, loss in enumerate(losses):
@@ -344,26 +379,27 @@ def figures(report: Mapping[str, Any], loaded: Mapping[tuple[str, int], Any], pr
                        label="one seed" if (i == 0) else None)
             ax.hlines(np.mean(vals), i - 0.3, i + 0.3, color="k", lw=1.5, label="mean over seeds" if i == 0 else None)
         ax.set_xticks(range(len(losses)), losses, rotation=30, ha="right")
-        ax.set_ylabel(labels[m] + " (test, lower is better)")
-        ax.set_yscale("log")
+        ax.set_title(labels[m], fontsize=10)
+        ax.set_ylabel("test value (lower is better)")
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
         ax.grid(alpha=0.3, axis="y")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"PNP study on {os.path.basename(protocol.store)}: test metrics per loss, every seed shown")
+    fig.suptitle(f"PNP study on {os.path.basename(protocol.store)}: test metrics per loss (dots: seeds; bar: mean)")
     fig.tight_layout()
     save_figure(fig, os.path.join(folder, "test_metrics.png"), dpi=110)
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for loss in losses:
-        for k, seed in enumerate(protocol.seeds_of(loss)):
+        for k, seed in enumerate(s for s in protocol.seeds_of(loss) if (loss, s) in loaded):
             h = loaded[(loss, seed)]["history"]
             ep = [r["epoch"] for r in h]
-            axes[0].plot(ep, [r["val_ploss"] for r in h], color=colours[loss], alpha=0.6, lw=1,
+            axes[0].plot(ep, [r["val_ploss"] for r in h], color=colours[loss], alpha=0.6, lw=1, marker="o", ms=3,
                          label=loss if k == 0 else None)
             if h and h[0].get("val_pnp") is not None:
-                axes[1].plot(ep, [r["val_pnp"] for r in h], color=colours[loss], alpha=0.6, lw=1,
+                axes[1].plot(ep, [r["val_pnp"] for r in h], color=colours[loss], alpha=0.6, lw=1, marker="o", ms=3,
                              label=loss if k == 0 else None)
     for ax, what in zip(axes, ("validation P-loss (MSE in ν)", "validation PNP loss ½ΔᵀMΔ (λ = 0)")):
-        ax.set_yscale("log")
+        tidy(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
@@ -375,11 +411,12 @@ def figures(report: Mapping[str, Any], loaded: Mapping[tuple[str, int], Any], pr
     if pnp_losses:
         fig, ax = plt.subplots(figsize=(6.5, 4))
         for loss in pnp_losses:
-            for k, seed in enumerate(protocol.seeds_of(loss)):
+            for k, seed in enumerate(s for s in protocol.seeds_of(loss) if (loss, s) in loaded):
                 h = [r for r in loaded[(loss, seed)]["history"] if r["action"] != "pretrain"]
                 ax.plot([r["epoch"] for r in h], [max(r["lam"], 1e-300) for r in h], color=colours[loss], alpha=0.7,
                         lw=1, label=loss if k == 0 else None)
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("damping λ used in the epoch")
         ax.set_title("λ of the PNP runs (one line per seed)")

@@ -93,6 +93,8 @@ class StoreDataset(torch.utils.data.Dataset):
         Dtype of every floating field (float32 or float64; default float32).
     cache_bytes : int
         Bytes of decoded chunks cached per process (0 disables the cache).
+    limit : int >= 1, optional
+        Keep only the first ``limit`` samples of the split (in store order): a fixed subset.
 
     Attributes
     ----------
@@ -119,6 +121,7 @@ class StoreDataset(torch.utils.data.Dataset):
         storage_options: Mapping | None = None,
         dtype: torch.dtype = torch.float32,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        limit: int | None = None,
     ):
         from pnp import store as pstore
 
@@ -143,6 +146,8 @@ class StoreDataset(torch.utils.data.Dataset):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
         if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, (int, np.integer)) or cache_bytes < 0:
             raise ValueError(f"cache_bytes must be an integer >= 0, got {cache_bytes!r}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+            raise ValueError(f"limit must be an integer >= 1 or None, got {limit!r}")
 
         if isinstance(store, pstore.Store):
             opened = store
@@ -209,7 +214,7 @@ class StoreDataset(torch.utils.data.Dataset):
         keep = in_split & (status == pstore.DONE)
         if not keep.any():
             raise ValueError(f"{where} has no usable sample: all {int(in_split.sum())} failed")
-        self.indices = np.flatnonzero(keep).astype(np.int64)
+        self.indices = np.flatnonzero(keep).astype(np.int64)[:limit]
         # lazily built, per process (dropped when pickled)
         self._group = group if isinstance(store, pstore.Store) else None
         self._spec = None

@@ -29,6 +29,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs="+", default=[], metavar="RUN_DIR", help="more runs, shown side by side")
     p.add_argument("--batch-size", default="64", help="samples per batch (default 64)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    p.add_argument("--weights", default="best", choices=("best", "final"),
+                   help="best: the best validation epoch's weights (best.pt, default); final: the last epoch's "
+                        "(checkpoint.pt, what the PNP authors test)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     device = choice_option(args.device, "device", ("cpu", "cuda", "auto"))
     batch_size = int_option(args.batch_size, "batch-size", 1)
     runs = [args.run_dir, *args.compare]
-    results = [evaluate(r, split=split, batch_size=batch_size, device=device, progress=not args.no_progress)
+    results = [evaluate(r, split=split, batch_size=batch_size, device=device, progress=not args.no_progress,
+                        weights=args.weights)
                for r in runs]
     print(f"{split} split ({results[0]['n']} samples of {results[0]['store']}):")
     print(compare_table(results))

@@ -6,8 +6,8 @@ Usage::
               [--seeds 5] [--epochs E] [--samples-per-epoch S] [--batch-size 256]
               [--spectral-batch-size 64] [--lr 1e-3] [--lr-plateau 3] [--pretrain-epochs N]
               [--encoder scalogram|effnet-cqt] [--hop H] [--jtfs-epochs E] [--jtfs-seeds K]
-              [--jtfs-samples-per-epoch S]
-              [--workers 2] [--quiet]
+              [--jtfs-samples-per-epoch S] [--test-samples N]
+              [--workers 2 | --scheduler-file FILE] [--report-only] [--quiet]
 
 Runs (or resumes) each run as a dask task on the embedded LocalCluster, then writes
 ``RUN_DIR/study.json``, ``study.md`` and ``figures/`` (see :mod:`pipelines.study`).
@@ -49,11 +49,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--encoder", default="scalogram", help=f"{', '.join(ENCODER_KINDS)} (default scalogram)")
     p.add_argument("--hop", default=None, metavar="H", help="encoder frame hop in samples, a power of two "
                    "(default: the encoder's; the authors' CQT hop is 256)")
+    p.add_argument("--test-samples", default=None, metavar="N",
+                   help="test on the first N sounds of the test split only (a fixed subset; default all)")
     p.add_argument("--jtfs-epochs", default=None, metavar="E", help="epochs of the jtfs runs (default --epochs)")
     p.add_argument("--jtfs-seeds", default=None, metavar="K", help="seeds of the jtfs runs (default --seeds)")
     p.add_argument("--jtfs-samples-per-epoch", default=None, metavar="S",
                    help="sounds per epoch of the jtfs runs (default --samples-per-epoch)")
-    p.add_argument("--workers", default="2", help="dask worker processes, 1 thread each (>= 0; 0: in this process)")
+    p.add_argument("--workers", default="2", help="dask worker processes of the embedded LocalCluster, 1 thread each "
+                   "(>= 0; 0: in this process; default 2)")
+    p.add_argument("--scheduler-file", default=None, metavar="FILE",
+                   help="attach to a running dask.distributed cluster (dask-jobqueue, dask-cuda) instead")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: summarise the runs finished so far (same options as the study)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run, _variants=tuple(VARIANTS), _encoders=ENCODER_KINDS)
     return p
@@ -87,8 +94,13 @@ def run(args: argparse.Namespace) -> int:
         pretrain_epochs=pretrain, encoder_kind=choice_option(args.encoder, "encoder", args._encoders),
         encoder={} if args.hop is None else {"hop": int_option(args.hop, "hop", 1)},
         overrides=overrides,
+        test_samples=None if args.test_samples is None else int_option(args.test_samples, "test-samples", 1),
     )
-    report = study(protocol, args.out, workers=int_option(args.workers, "workers", 0), progress=not args.quiet)
+    report = study(protocol, args.out, workers=int_option(args.workers, "workers", 0), progress=not args.quiet,
+                   scheduler_file=args.scheduler_file, report_only=args.report_only)
     print(table(report))
+    if report.get("missing_runs"):
+        print(f"{len(report['missing_runs'])} runs not finished yet ({', '.join(report['missing_runs'][:4])}"
+              f"{', …' if len(report['missing_runs']) > 4 else ''}): run the same command without --report-only")
     print(f"wrote {args.out}/study.json, study.md and figures/")
     return 0

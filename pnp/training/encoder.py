@@ -269,9 +269,10 @@ class EffNetEncoder(nn.Module):
         super().__init__()
         try:
             from torchvision.models import efficientnet_b0
-        except ImportError:
+        except (ImportError, RuntimeError) as err:  # RuntimeError: a torchvision built for another torch
             raise ValueError("encoder 'effnet-cqt' needs torchvision matching the installed torch "
-                             "(pip install -e .[effnet]); use the default encoder 'scalogram'") from None
+                             f"(pip install -e .[effnet]; import failed: {str(err).splitlines()[0]}); use the default "
+                             "encoder 'scalogram'") from None
         n_samples = _int(n_samples, "n_samples", 64)
         self.n_samples, self.sample_rate = n_samples, float(sample_rate)
         self.n_params = _int(n_params, "n_params", 1)

@@ -60,9 +60,11 @@ def _out_name(split: str, stem: str, ext: str) -> str:
 
 @torch.no_grad()
 def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 64, device: str = "cpu",
-             progress: bool = True, write: bool = True, weights: str = "best") -> dict[str, Any]:
+             progress: bool = True, write: bool = True, weights: str = "best",
+             max_samples: int | None = None) -> dict[str, Any]:
     """Evaluate ``run_dir/best.pt`` (``weights="final"``: ``checkpoint.pt``) on ``split`` of its
-    store (see the module docs).
+    store (see the module docs); ``max_samples``: only the split's first ``max_samples`` sounds
+    (a fixed subset, in store order).
 
     Returns the JSON-able result dict (also written to ``run_dir`` when ``write``).  Raises
     ``FileNotFoundError`` without a run / store, ``ValueError`` for bad arguments.
@@ -100,7 +102,7 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
         raise ValueError(f"the store at {store} is not the one the run was trained on (spec hash "
                          f"{probe.attrs.get('spec_hash')} vs {config.get('store_spec_hash')})")
     fields = ["theta", "nu", "features"] + (["metric"] if "metric" in _store_keys(store) else [])
-    ds = StoreDataset(store, split=split, fields=fields, input="audio", dtype=torch.float64)
+    ds = StoreDataset(store, split=split, fields=fields, input="audio", dtype=torch.float64, limit=max_samples)
     synth, param = ds.synth, ds.parametrization
     rep = ds.representation.to(dev)
     mss = SpectralLoss.from_store(ds, representation="mss").representation.to(dev)
@@ -144,6 +146,7 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
         "n": int(err.shape[0]),
         "loss": config["loss"],
         "weights": weights,
+        "max_samples": max_samples,
         "best_epoch": int(ck["epoch"]),
         "epochs": int(config["epochs"]),
         "store": store,
