@@ -17,7 +17,8 @@ sample of the split (batched, the encoder in eval mode) and reports
   synth and float32 representation for ``compute.dtype = "mixed"``) — the authors' "JTFS
   distance";
 * ``mrstft`` — auraloss's ``MultiResolutionSTFTLoss()`` (defaults) between ``g(θ(ν̂_s))`` and
-  ``g(θ_s)``, per sound, averaged — the authors' "MSS" test metric;
+  ``g(θ_s)``, per sound, averaged — the authors' "MSS" test metric (None for sounds of at most
+  1024 samples, which auraloss's 2048-point FFT cannot pad);
 * ``mss_distance`` — the same L2 distance under the default multi-scale spectrogram (windows
   32 … 1024 samples that fit N, hop W/4) with the store's compression, both sounds rendered here.
 
@@ -74,7 +75,7 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
     from pnp.data import SPLITS, StoreDataset, make_loader
     from pnp.files import write_json
     from pnp.loss import SpectralLoss
-    from pnp.loss.audio import mrstft_distance
+    from pnp.loss.audio import MRSTFT_LONGEST_FFT, mrstft_distance
     from pnp.training.plots import plot_predictions
     from pnp.training.trainer import BEST, CHECKPOINT, _store_keys, load_encoder, resolve_device
 
@@ -109,7 +110,8 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
     synth = synth.to(dev)
     model_dtype = next(model.parameters()).dtype
     rep_dtype = ds.spec.representation_dtype
-    mrstft = mrstft_distance()
+    # auraloss pads each frame by half its longest FFT: sounds must be longer than that
+    mrstft = mrstft_distance() if synth.n_samples > MRSTFT_LONGEST_FFT // 2 else None
 
     def render(nu: torch.Tensor) -> torch.Tensor:  # (B, P) float64 → audio (B, N) float64
         return synth(param.theta(nu.clamp(-1.0, 1.0)), validate=False)
@@ -132,7 +134,7 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
         rows["mss"].append(torch.linalg.vector_norm(mss.features(x_hat) - mss.features(x), dim=1).cpu().numpy())
         # auraloss averages over the batch: one sound at a time for per-sound values
         rows["mrstft"].append(np.array([float(mrstft(x_hat[b : b + 1, None].float(), x[b : b + 1, None].float()))
-                                        for b in range(x.shape[0])]))
+                                        if mrstft is not None else np.nan for b in range(x.shape[0])]))
         rows["index"].append(batch["index"].cpu().numpy())
         rows["nu"].append(nu.cpu().numpy())
         rows["nu_hat"].append(nu_hat.cpu().numpy())
@@ -160,7 +162,7 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
         "store_representation": rep.name,
         "jtfs_distance": float(arr["jtfs"].mean()),
         "mss_distance": float(arr["mss"].mean()),
-        "mrstft": float(arr["mrstft"].mean()),
+        "mrstft": float(arr["mrstft"].mean()) if mrstft is not None else None,
         "config": {k: config[k] for k in ("loss", "epochs", "batch_size", "lr", "damping", "lam", "schedule", "seed")},
     }
     if write:
