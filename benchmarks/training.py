@@ -6,6 +6,7 @@ Usage::
                                   [--steps 20] [--jtfs-steps 5] [--warmup 2] [--batch-size 32]
                                   [--losses ploss,pnp,mss,jtfs,mrstft,specl2] [--encoder scalogram] [--hop H]
                                   [--workers 0,2] [--device cpu] [--json docs/results/bench_training.json]
+                                  [--torchvision-model-code] [--no-loader]
 
 Prints:
 
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", default="0,2", help="data-loader worker counts (default 0,2)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-loader", action="store_true", help="skip the data-loader measurements")
+    ap.add_argument("--torchvision-model-code", action="store_true",
+                    help="load torchvision without its compiled extension (see benchmarks/torchvision_model_code.py): "
+                         "for effnet-cqt where only a CUDA-linked torchvision wheel exists for a CPU torch")
     args = ap.parse_args(argv)
     for name in ("threads", "steps", "jtfs_steps", "batch_size"):
         if getattr(args, name) < 1:
@@ -126,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"no store at {args.store} (pnp precompute data/amchirp_train.toml --store {args.store})")
     import torch
 
+    if args.torchvision_model_code:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import torchvision_model_code
+
+        torchvision_model_code.enable()
     torch.set_num_threads(args.threads)
     from pnp.data import StoreDataset
     from pnp.training.encoder import build_encoder
@@ -138,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"encoder: {args.encoder}, {enc.n_weights():,} weights")
     report = {"command": "python benchmarks/training.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "store": args.store,
-              "encoder": args.encoder, "encoder_options": enc_kw, "encoder_weights": enc.n_weights(), "threads": args.threads,
+              "encoder": args.encoder, "encoder_options": enc_kw,
+              "torchvision_model_code_only": bool(args.torchvision_model_code), "encoder_weights": enc.n_weights(), "threads": args.threads,
               "batch_size": args.batch_size, "cpus": os.cpu_count(), "load_before": _load(), "steps": {}}
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, batch {args.batch_size}; "
           f"load average before: {_load()}")

@@ -93,6 +93,44 @@ def test_encoder_output_shape_range_dtype(stores):
         Encoder(512, -1.0, 3)
 
 
+def _torchvision_or_skip():
+    try:
+        import torchvision  # noqa: F401
+    except (ImportError, RuntimeError) as err:  # RuntimeError: a torchvision built for another torch
+        pytest.skip(f"effnet-cqt needs a working torchvision (optional extra 'effnet'): {str(err).splitlines()[0]}")
+
+
+def test_effnet_encoder_is_the_authors_head(stores):
+    """EfficientNet-B0 on the log scalogram: (B, P) in (-1, 1); the last linear layer's bias is 0
+    and frozen; in eval mode the head is tanh((net(z) − mean) / sqrt(var + eps) · sqrt(0.5)) with the
+    running statistics;
+    every other weight gets a gradient; the config rebuilds the same function."""
+    _torchvision_or_skip()
+    from pnp.training.encoder import EffNetEncoder, build_encoder, encoder_from_config
+
+    ds = StoreDataset(stores["full"], split="train", fields=("nu",), input="audio")
+    torch.manual_seed(0)
+    enc = build_encoder("effnet-cqt", ds, hop=16)
+    assert isinstance(enc, EffNetEncoder) and (enc.n_samples, enc.n_params) == (512, 3)
+    x = ds.get_batch(range(4))["audio"]
+    out = enc(x)
+    assert out.shape == (4, 3) and out.dtype == torch.float32 and bool((out.abs() < 1).all())
+    last = enc.net.classifier[-1]
+    assert not last.bias.requires_grad and bool((last.bias == 0).all())
+    out.square().sum().backward()
+    missing = [n for n, p in enc.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    assert missing == []
+    enc.eval()
+    z = enc.stem(enc.norm(enc.frontend(x)[:, None]))
+    bn = enc.out_norm
+    head = (enc.net(z) - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * 0.5 ** 0.5
+    torch.testing.assert_close(enc(x), torch.tanh(head), rtol=1e-5, atol=1e-6)
+    again = encoder_from_config("effnet-cqt", enc.config())
+    again.load_state_dict(enc.state_dict())
+    again.eval()
+    torch.testing.assert_close(again(x), enc(x), rtol=0, atol=0)
+
+
 # ------------------------------------------------------------------------------ training
 @pytest.mark.parametrize("loss", ["ploss", "pnp"])
 def test_two_epochs_decrease_the_training_loss_and_write_the_run(stores, tmp_path, loss, ploss_run):
