@@ -22,6 +22,7 @@ With several stores, only the samples done in every store are used, so that the 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any, Sequence
 
@@ -83,6 +84,12 @@ def open_stores(paths: Sequence[str]):
     if len(stores) > 1:
         same_grid(stores)
     done = np.logical_and.reduce([s.done for s in stores])
+    for st in stores:  # an unfinished store is used, with a warning on the console
+        pending, failed = int(np.sum(st.status == 0)), int(np.sum(st.status == 2))
+        if pending or failed:
+            print(f"warning: {st.path}: {pending} of {st.n_samples} samples are pending and {failed} failed; they are "
+                  "left out (samples_left_out in report.json); run `pnp precompute` to complete the store",
+                  file=sys.stderr, flush=True)
     return stores, done
 
 

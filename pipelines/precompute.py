@@ -25,6 +25,7 @@ import socket
 import sys
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TextIO
 
@@ -164,14 +165,15 @@ def prepare_store(spec: DatasetSpec, path: str, device: str, storage_options: Ma
                   out: TextIO | None = None):
     """Create the store for ``spec`` or reopen it for resuming; returns ``(group, created)``.
 
-    Refuses (``ValueError``) a store created from another spec, naming the differing fields;
-    ``FileExistsError`` when ``path`` holds something that is not a pnp store.
+    The caller holds the writer lock (:class:`pnp.store.lock.WriterLock`).  Refuses
+    (``ValueError``) a store created from another spec, naming the differing fields;
+    ``FileExistsError`` when ``path`` holds files pnp did not write or damaged group metadata.
+    An unfinished creation (killed at any point) is started again.
     """
     path = pstore.normalise_path(path)
-    overwrite = False
-    if pstore.exists(path, storage_options):
-        if not pstore.is_store(path, storage_options):
-            raise FileExistsError(f"{path} exists and is not a pnp store; choose another --store path")
+    state = pstore.directory_state(path, storage_options)
+    pstore.refuse_foreign(path, state)
+    if state == "ready":
         group = pstore.open_group(path, "r+", storage_options)
         stored = dict(group.attrs).get("spec", {})
         diff = spec.diff(stored)
@@ -180,29 +182,67 @@ def prepare_store(spec: DatasetSpec, path: str, device: str, storage_options: Ma
                 f"the store {path} was created from a different spec ({stored.get('name', '?')!r}); "
                 f"differing fields: {'; '.join(diff)}. Use the original spec to resume, or another --store path"
             )
-        marker = dict(group.attrs).get(pstore.MARKER, {})
-        if marker.get("state") == "ready":
-            pstore.validate_store(group, path)
-            return group, False
-        overwrite = True  # creation was interrupted: nothing computed yet, start again
-        if out:
-            print(f"store {path}: creation was interrupted, recreating it", file=out)
+        pstore.validate_store(group, path)
+        pstore.finish_creation(path, storage_options)  # a creation killed after 'ready'
+        return group, False
+    if state == "creating" and out:
+        print(f"store {path}: creation was interrupted, creating it again", file=out)
     synth = spec.build_synth()
     rep = spec.build_representation(synth)
     param = spec.parametrization(synth)
     K = _n_coefs(synth, rep, param)
     attrs = pstore.provenance(spec, synth, rep, param, K, device)
     n_time = synth.n_samples if spec.store["audio"] else None
-    group = pstore.create_store(path, spec, attrs, K, n_time=n_time, storage_options=storage_options,
-                                overwrite=overwrite)
+    group = pstore.create_store(path, spec, attrs, K, n_time=n_time, storage_options=storage_options)
     return group, True
 
 
+def mark_dead_runs(path: str, storage_options: Mapping | None = None) -> int:
+    """Mark the run records still 'running' as 'interrupted' (call under the writer lock: no
+    other run is alive then).  Returns how many were marked."""
+    group = pstore.open_group(path, "r", storage_options)
+    runs = list(dict(group.attrs).get("runs", []))
+    n = 0
+    for r in runs:
+        if isinstance(r, dict) and r.get("state") == "running":
+            r["state"] = "interrupted"
+            r["note"] = f"the process ended without recording its end (marked by the run of {pstore.now()})"
+            n += 1
+    if n:
+        pstore.update_attrs(path, {"runs": runs}, storage_options)
+    return n
+
+
+def check_and_repair(path: str, storage_options: Mapping | None = None, say=print, progress: bool = False) -> int:
+    """Scan a store being resumed (:func:`pnp.store.integrity.scan`) and repair what is found
+    (damaged chunks become pending and are recomputed by this run).  Returns the number of
+    problems repaired; raises ``ValueError`` for a store that cannot be used at all."""
+    from pnp.store import integrity
+
+    scan = integrity.scan(path, storage_options, progress=progress)
+    if not scan.readable:
+        raise ValueError("; ".join(str(p) for p in scan.problems))
+    found = [p for p in scan.problems if not p.message.startswith("incomplete")]
+    if not found:
+        return 0
+    for p in found:
+        say(f"store check: {p}")
+    outcome = integrity.repair(scan, storage_options)
+    for line in outcome.lines():
+        say(line.replace("run `pnp precompute` with the store's spec to recompute them", "recomputed by this run"))
+    if outcome.unrepairable:
+        raise ValueError(f"the store {path} has problems pnp cannot repair: "
+                         + "; ".join(str(p) for p in outcome.unrepairable))
+    return len(found)
+
+
 # ------------------------------------------------------------------------------ cluster
-def _client(workers, threads_per_worker, scheduler, scheduler_file, device, n_tasks):
+def _client(workers, threads_per_worker, scheduler, scheduler_file, device, n_tasks, dashboard=False):
     """(client, cluster or None, description, torch threads per task or None)."""
     import dask
     from distributed import Client, LocalCluster
+
+    from pipelines.cluster import dashboard_kwargs
 
     if scheduler or scheduler_file:
         target = scheduler or scheduler_file
@@ -235,7 +275,7 @@ def _client(workers, threads_per_worker, scheduler, scheduler_file, device, n_ta
         if LocalCUDACluster is not None and n_gpus > 1:
             with dask.config.set(WORKER_CONFIG):
                 cluster = LocalCUDACluster(n_workers=min(workers, n_gpus), threads_per_worker=threads_per_worker,
-                                           dashboard_address=None, silence_logs=silence)
+                                           silence_logs=silence, **dashboard_kwargs(dashboard))
             desc = f"LocalCUDACluster: {min(workers, n_gpus)} worker(s), one GPU each"
             return Client(cluster), cluster, desc, 1
     else:
@@ -246,11 +286,13 @@ def _client(workers, threads_per_worker, scheduler, scheduler_file, device, n_ta
             n_workers=workers,
             threads_per_worker=threads_per_worker,
             processes=True,
-            dashboard_address=None,
             scheduler_port=0,
             silence_logs=silence,
+            **dashboard_kwargs(dashboard),
         )
     desc = f"LocalCluster: {workers} worker process(es) x {threads_per_worker} thread(s)"
+    if dashboard:
+        desc += f"; dashboard {cluster.dashboard_link}"
     return Client(cluster), cluster, desc, torch_threads
 
 
@@ -290,6 +332,8 @@ def precompute(
     progress: bool = True,
     out: TextIO | None | str = "stdout",
     on_result=None,
+    dashboard: bool = False,
+    check: bool = True,
 ) -> Summary:
     """Compute every pending sample of ``spec`` into ``store`` (see module docs).
 
@@ -307,6 +351,12 @@ def precompute(
     progress : show a tqdm progress bar (stderr)
     out : where to print the header and summary (default ``sys.stdout``; None: silent)
     on_result : optional callback ``f(result_dict, client)`` after each finished chunk
+    dashboard : serve dask's dashboard (embedded cluster only; default off)
+    check : when resuming, first scan the store (:func:`pnp.store.integrity.scan`) and recompute
+        every chunk found damaged (default on; reads the whole store once)
+
+    One writer per store: the run holds :class:`pnp.store.lock.WriterLock` from start to end, so
+    a second run on the same store is refused at once naming the holder.
 
     Returns a :class:`Summary`.  Raises ``ValueError`` for bad arguments, a spec mismatch or a
     failing task (:class:`ChunkError`); ``FileNotFoundError`` for a missing spec or scheduler
@@ -335,8 +385,43 @@ def precompute(
     # workers resolve the device themselves (the client may well have no GPU)
     run_device = device if remote else resolve_device(device)
     path = pstore.normalise_path(store)
+    from pnp.store.lock import WriterLock
 
+    state = pstore.directory_state(path, storage_options)
+    pstore.refuse_foreign(path, state)
+    if state == "absent":
+        pstore.make_directory(path, storage_options)
+    lock = WriterLock(path, "pnp precompute")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lock.acquire()
+    for w in caught:
+        say(f"warning: {w.message}")
+    try:
+        return _precompute_locked(spec, path, workers, threads_per_worker, scheduler, scheduler_file, run_device,
+                                  limit, storage_options, client, progress, say, out, on_result, dashboard, check,
+                                  t_start)
+    except OSError as err:
+        if not err.errno:
+            raise  # pnp's own PermissionError / FileNotFoundError with their message
+        raise pstore.StoreWriteError(f"cannot write the store at {path}: {err.strerror or err}; finished chunks "
+                                     "are kept: fix the cause (disk space, permissions) and run the same command "
+                                     "again to resume") from None
+    finally:
+        lock.release()
+
+
+def _precompute_locked(spec, path, workers, threads_per_worker, scheduler, scheduler_file, run_device, limit,
+                       storage_options, client, progress, say, out, on_result, dashboard, check, t_start) -> Summary:
+    """:func:`precompute` once the writer lock is held."""
     group, created = prepare_store(spec, path, run_device, storage_options, out)
+    if not created:
+        dead = mark_dead_runs(path, storage_options)
+        if dead:
+            say(f"store {path}: {dead} earlier run(s) ended without recording it; marked interrupted")
+        if check:
+            check_and_repair(path, storage_options, say, progress)
+            group = pstore.open_group(path, "r+", storage_options)
     status = pstore.read_status(group)
     chunk_size = pstore.chunk_size_of(group)
     ranges = pstore.chunk_ranges(status.shape[0], chunk_size)
@@ -367,7 +452,7 @@ def precompute(
     torch_threads = None
     if own:
         client, cluster, desc, torch_threads = _client(
-            workers, threads_per_worker, scheduler, scheduler_file, run_device, len(pending))
+            workers, threads_per_worker, scheduler, scheduler_file, run_device, len(pending), dashboard)
     else:
         desc = f"dask client {client}"
     say(desc)
@@ -398,17 +483,17 @@ def precompute(
             for fut in as_completed(list(futures)):
                 c = futures[fut]
                 if fut.status != "finished":
-                    try:
-                        err = fut.exception()
-                    except BaseException as exc:  # noqa: BLE001 - cancelled (e.g. scheduler lost)
-                        err = exc
                     a, b = ranges[c]
-                    text = " ".join(f"{type(err).__name__}: {err}".split())[:500]
-                    raise ChunkError(
-                        f"chunk {c} (samples {a}..{b - 1}) failed: {text}. "
-                        "Finished chunks are kept; fix the cause and run the same command to resume"
-                    )
-                res = fut.result()
+                    if np.all(pstore.read_status(group)[a:b] != pstore.PENDING):
+                        # the chunk was written (data, then status) before its task was lost
+                        res = {"start": a, "stop": b, "failed": [], "pid": None}
+                    else:
+                        raise ChunkError(
+                            f"chunk {c} (samples {a}..{b - 1}) failed: {_task_failure(fut)}. "
+                            "Finished chunks are kept; fix the cause and run the same command again to resume"
+                        )
+                else:
+                    res = fut.result()
                 now = time.perf_counter() - t_compute
                 if summary.first_result_seconds is None:
                     summary.first_result_seconds = now
@@ -420,9 +505,12 @@ def precompute(
                 summary.chunks += 1
                 summary.failed_now.extend(res["failed"])
                 peak = max(peak, int(res.get("maxrss", 0)))
-                devices.add(res.get("device", "?"))
-                builds[res.get("pid")] = res.get("builds")
-                pids.add(res.get("pid"))
+                if res.get("device"):
+                    devices.add(res["device"])
+                if res.get("pid") is not None:
+                    builds[res.get("pid")] = res.get("builds")
+                    pids.add(res.get("pid"))
+                _failpoint("chunk-done")
                 bar.update(res["stop"] - res["start"])
                 if summary.failed_now:
                     bar.set_postfix(failed=len(summary.failed_now), refresh=False)
@@ -435,6 +523,7 @@ def precompute(
         summary.workers = len(pids)
         summary.builds = max((v for v in builds.values() if v is not None), default=None)
         summary.compute_seconds = time.perf_counter() - t_compute
+        _failpoint("run-end")
         run_record["state"] = "finished"
     except BaseException as err:
         for fut in futures:
@@ -464,6 +553,24 @@ def precompute(
     return summary
 
 
+def _task_failure(fut) -> str:
+    """dask's reason for a task that did not finish, in one line."""
+    try:
+        err = fut.exception()
+    except BaseException as exc:  # noqa: BLE001 - cancelled (e.g. scheduler lost)
+        err = exc
+    if err is None:
+        return f"the task ended as {fut.status!r} without an exception (its worker was lost)"
+    text = " ".join(f"{type(err).__name__}: {err}".split())[:500]
+    return text
+
+
+def _failpoint(name: str) -> None:
+    from pnp.faults import failpoint
+
+    failpoint(name)
+
+
 def _finish(summary: Summary, group, path: str, storage_options, t_start: float) -> None:
     status = pstore.read_status(group)
     summary.done = int(np.sum(status == pstore.DONE))
@@ -476,23 +583,21 @@ def _finish(summary: Summary, group, path: str, storage_options, t_start: float)
 # ------------------------------------------------------------------------------ verify
 @dataclass
 class VerifyReport:
-    """Outcome of :func:`verify`: ``ok`` is False when ``problems`` is not empty."""
+    """Outcome of :func:`verify`: ``ok`` is False when ``problems`` is not empty.
+
+    ``problems`` are one line each (array, chunk, samples, what is wrong); ``integrity`` is the
+    :class:`pnp.store.integrity.IntegrityReport` behind them; ``repair`` what ``repair=True``
+    changed (None otherwise)."""
 
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     max_errors: dict[str, float] = field(default_factory=dict)
+    integrity: Any = None
+    repair: Any = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _relerr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-sample ‖a − b‖ / ‖b‖ over all axes but the first (float64)."""
-    a = a.reshape(a.shape[0], -1).astype(np.float64)
-    b = b.reshape(b.shape[0], -1).astype(np.float64)
-    den = np.linalg.norm(b, axis=1)
-    return np.linalg.norm(a - b, axis=1) / np.where(den > 0, den, 1.0)
 
 
 def verify(
@@ -502,119 +607,100 @@ def verify(
     device: str = "cpu",
     rtol: float | None = None,
     storage_options: Mapping | None = None,
+    repair: bool = False,
+    progress: bool = False,
 ) -> VerifyReport:
-    """Check a store: schema, completeness, finiteness, layout and metric consistency, and
-    ``recompute`` random done samples recomputed with the library and compared.
+    """Check a store (:func:`pnp.store.integrity.scan`: metadata, status codes, every chunk of
+    every done sample, finiteness, layout, ``metric = JᵀJ``, eigenvalues) and recompute
+    ``recompute`` random done samples with the library.  Never raises for a damaged store: every
+    problem is a line of the report.
 
-    The comparison is per sample, ``‖stored − recomputed‖ / ‖recomputed‖ <= rtol`` for the
+    The recomputation compares per sample ``‖stored − recomputed‖ / ‖recomputed‖ <= rtol`` for the
     features, Jacobian and metric and ``|Δλ| <= rtol · max λ`` for the eigenvalues.  The default
-    ``rtol`` suits float32 storage: 1e-5 for a float64 computation, 1e-4 for float32 (round-off
-    of the computation itself, possibly on another device).
-    """
-    import dask.array as da
+    ``rtol`` suits float32 storage: 1e-5 for a float64 computation, 1e-4 for float32 or mixed.
 
-    rep = VerifyReport()
+    ``repair=True`` takes the writer lock and applies :func:`pnp.store.integrity.repair` after the
+    checks (chunks with a problem become pending: the next ``pnp precompute`` recomputes them).
+    Raises ``ValueError`` only for bad arguments (and :class:`pnp.store.lock.StoreBusyError` when
+    another process writes the store and ``repair`` is asked).
+    """
+    from pnp.store import integrity
+    from pnp.store.lock import WriterLock
+
     recompute = int(recompute)
     if recompute < 0:
         raise ValueError(f"--recompute must be an integer >= 0, got {recompute}")
-    st = pstore.open_store(store, storage_options)
-    spec = st.spec()
-    rtol = rtol if rtol is not None else (1e-5 if spec.compute["dtype"] == "float64" else 1e-4)  # mixed: float32 representation
-    counts = st.counts()
-    S = st.n_samples
-    rep.lines.append(f"store {st.path}: {S} samples, {counts['done']} done, {counts['failed']} failed, "
-                     f"{counts['pending']} pending")
-    if counts["pending"]:
-        rep.problems.append(f"incomplete: {counts['pending']} samples pending (run `pnp precompute` again)")
-    status = st.status()
-    if counts["failed"]:
-        idx = np.flatnonzero(status == pstore.FAILED)
-        rep.lines.append(f"failed samples (non-finite results, excluded): {', '.join(map(str, idx[:20]))}"
-                         + (" …" if idx.size > 20 else ""))
-
-    # layout: theta / nu / bin / split as the spec defines them
-    layout = spec.layout()
-    checks = {
-        "theta": np.array_equal(np.asarray(st.group["theta"][:]), layout.theta),
-        "nu": np.array_equal(np.asarray(st.group["nu"][:]), layout.nu.astype(np.float32)),
-        "bin": np.array_equal(np.asarray(st.group["bin"][:]), layout.bins),
-        "split": np.array_equal(np.asarray(st.group["split"][:]), layout.split),
-    }
-    bad = [k for k, v in checks.items() if not v]
-    if bad:
-        rep.problems.append(f"layout arrays differ from the spec's grid: {', '.join(bad)}")
-    else:
-        rep.lines.append("layout (theta, nu, bin, split) matches the spec")
-
-    # finiteness of every done sample, chunk-parallel with dask
-    done = status == pstore.DONE
-    computed = [k for k in pstore.COMPUTED if k in st.arrays]
-    finite = {}
-    for name in computed:
-        arr = st[name]
-        finite[name] = da.isfinite(arr).all(axis=tuple(range(1, arr.ndim)))
-    finite = dict(zip(finite, da.compute(*finite.values())))
-    for name, ok in finite.items():
-        nbad = int(np.sum(done & ~ok))
-        if nbad:
-            rep.problems.append(f"{name}: {nbad} done samples hold non-finite values")
-    if not rep.problems or all("non-finite" not in p for p in rep.problems):
-        rep.lines.append(f"finite: {', '.join(computed)} of all {int(done.sum())} done samples")
-
-    # metric = JᵀJ and eigenvalues, on the stored values (chunk by chunk)
-    if "jacobian" in st.arrays and done.any():
-        worst_m, worst_e = 0.0, 0.0
-        c = st.chunk_size
-        for a, b in pstore.chunk_ranges(S, c):
-            sel = done[a:b]
-            if not sel.any():
-                continue
-            J = np.asarray(st.group["jacobian"][a:b])[sel].astype(np.float64)
-            M = np.asarray(st.group["metric"][a:b])[sel]
-            E = np.asarray(st.group["eigvals"][a:b])[sel]
-            M_ref = np.einsum("bki,bkj->bij", J, J)
-            worst_m = max(worst_m, float(_relerr(M, M_ref).max()))
-            E_ref = np.linalg.eigvalsh(M)
-            scale = np.maximum(np.abs(E_ref).max(axis=1), np.finfo(np.float64).tiny)
-            worst_e = max(worst_e, float((np.abs(E - E_ref).max(axis=1) / scale).max()))
-        rep.max_errors.update({"metric_vs_JtJ": worst_m, "eigvals_vs_eigh": worst_e})
-        # J is stored in float32: M (from the unrounded J) matches JᵀJ to ~1e-7 relative
-        if worst_m > 1e-5:
-            rep.problems.append(f"metric differs from J^T J of the stored Jacobian (max relative error {worst_m:.2e})")
-        if worst_e > 1e-8:
-            rep.problems.append(f"eigvals differ from the eigenvalues of the stored metric (max {worst_e:.2e})")
-        if worst_m <= 1e-5 and worst_e <= 1e-8:
-            rep.lines.append(f"metric = J^T J (max rel. error {worst_m:.1e}), eigvals = eig(metric) ({worst_e:.1e})")
-
-    # recompute random samples with the library
-    if recompute:
-        idx = np.flatnonzero(done)
-        if idx.size == 0:
-            rep.problems.append("--recompute: no done sample to recompute")
-            return rep
-        rng = np.random.default_rng(seed)
-        pick = np.sort(rng.choice(idx, size=min(recompute, idx.size), replace=False))
-        from pipelines._worker import build_engine, compute_block, resolve_device
-
-        engine = build_engine(spec, resolve_device(device))
-        theta = np.asarray(st.group["theta"].get_orthogonal_selection((pick, slice(None))))
-        data, ok = compute_block(engine, theta)
-        if not ok.all():
-            rep.problems.append(f"recomputed samples {pick[~ok].tolist()} are not finite but stored as done")
-        for name in computed:
-            stored = np.asarray(st.group[name].get_orthogonal_selection((pick,) + (slice(None),) * (st[name].ndim - 1)))
-            if name == "eigvals":
-                scale = np.maximum(np.abs(data[name]).max(axis=1), np.finfo(np.float64).tiny)
-                err = np.abs(stored - data[name]).max(axis=1) / scale
-            else:
-                err = _relerr(stored, data[name])
-            worst = float(np.nanmax(err)) if err.size else 0.0
-            rep.max_errors[f"recompute_{name}"] = worst
-            if not worst <= rtol:
-                rep.problems.append(f"{name}: recomputed samples differ from the store (max relative error "
-                                    f"{worst:.2e} > rtol {rtol:g}; samples {pick[err > rtol].tolist()})")
-        if all(rep.max_errors.get(f"recompute_{n}", 0.0) <= rtol for n in computed):
-            errs = ", ".join(f"{n} {rep.max_errors[f'recompute_{n}']:.1e}" for n in computed)
-            rep.lines.append(f"recomputed {pick.size} random done samples {pick.tolist()} on {engine.device}: "
-                             f"max relative errors {errs} (rtol {rtol:g})")
+    if rtol is not None and not rtol > 0:
+        raise ValueError(f"--rtol must be a number > 0, got {rtol}")
+    rep = VerifyReport()
+    path = pstore.normalise_path(store)
+    lock = None
+    if repair:
+        if not pstore.exists(path, storage_options):
+            raise FileNotFoundError(f"no store at {path}")
+        lock = WriterLock(path, "pnp store verify --repair").acquire()
+    try:
+        scan = integrity.scan(path, storage_options, progress=progress)
+        rep.integrity = scan
+        rep.lines.extend(scan.lines)
+        rep.problems.extend(str(p) for p in scan.problems)
+        rep.max_errors.update(scan.max_errors)
+        if scan.readable and recompute:
+            _recompute(rep, path, scan, recompute, seed, device, rtol, storage_options)
+        if repair:
+            rep.repair = integrity.repair(scan, storage_options)
+            rep.lines.extend(rep.repair.lines())
+    finally:
+        if lock is not None:
+            lock.release()
     return rep
+
+
+def _recompute(rep: VerifyReport, path: str, scan, k: int, seed: int, device: str, rtol: float | None,
+               storage_options) -> None:
+    """Recompute ``k`` random done samples of healthy chunks and compare them with the store."""
+    group = pstore.open_group(path, "r", storage_options)
+    spec = DatasetSpec.from_dict(dict(group.attrs)["spec"], source=dict(group.attrs).get("spec_source"))
+    rtol = rtol if rtol is not None else (1e-5 if spec.compute["dtype"] == "float64" else 1e-4)
+    status = pstore.read_status(group)
+    c = pstore.chunk_size_of(group)
+    bad = set(scan.chunks_to_recompute())
+    done = np.flatnonzero((status == pstore.DONE) & ~np.isin(np.arange(status.size) // c, list(bad)))
+    if done.size == 0:
+        rep.problems.append("--recompute: no healthy done sample to recompute")
+        return
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(done, size=min(k, done.size), replace=False))
+    from pipelines._worker import build_engine, compute_block, resolve_device
+
+    engine = build_engine(spec, resolve_device(device))
+    theta = np.asarray(group["theta"].get_orthogonal_selection((pick, slice(None))))
+    data, ok = compute_block(engine, theta)
+    if not ok.all():
+        rep.problems.append(f"recomputed samples {pick[~ok].tolist()} are not finite but stored as done")
+    computed = [n for n in pstore.COMPUTED if n in group.array_keys()]
+    for name in computed:
+        nd = group[name].ndim
+        stored = np.asarray(group[name].get_orthogonal_selection((pick,) + (slice(None),) * (nd - 1)))
+        if name == "eigvals":
+            scale = np.maximum(np.abs(data[name]).max(axis=1), np.finfo(np.float64).tiny)
+            err = np.abs(stored - data[name]).max(axis=1) / scale
+        else:
+            err = _relerr(stored, data[name])
+        worst = float(np.nanmax(err)) if err.size else 0.0
+        rep.max_errors[f"recompute_{name}"] = worst
+        if not worst <= rtol:
+            rep.problems.append(f"array {name!r}: recomputed samples differ from the store (max relative error "
+                                f"{worst:.2e} > rtol {rtol:g}; samples {pick[~(err <= rtol)].tolist()})")
+    if all(rep.max_errors.get(f"recompute_{n}", 0.0) <= rtol for n in computed):
+        errs = ", ".join(f"{n} {rep.max_errors[f'recompute_{n}']:.1e}" for n in computed)
+        rep.lines.append(f"recomputed {pick.size} random done samples {pick.tolist()} on {engine.device}: "
+                         f"max relative errors {errs} (rtol {rtol:g})")
+
+
+def _relerr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-sample ‖a − b‖ / ‖b‖ over all axes but the first (float64)."""
+    a = a.reshape(a.shape[0], -1).astype(np.float64)
+    b = b.reshape(b.shape[0], -1).astype(np.float64)
+    den = np.linalg.norm(b, axis=1)
+    return np.linalg.norm(a - b, axis=1) / np.where(den > 0, den, 1.0)

@@ -225,9 +225,11 @@ def _run_on_dask(args: list[tuple], workers: int, client: Any, bar) -> None:
     """Submit the runs (longest first) and update ``bar`` as they finish."""
     from distributed import Client, LocalCluster, as_completed
 
+    from pipelines.cluster import dashboard_kwargs
+
     own = client is None
     if own:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, **dashboard_kwargs(False))
         client = Client(cluster)
     try:
         futures = [client.submit(run_one, *a, key=f"study-{a[2]}-seed{a[3]}", pure=False, priority=len(args) - i)

@@ -49,6 +49,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from pnp import store as pstore
+
 #: split names → ``split`` codes (``None``: every sample)
 SPLITS = {"train": 0, "val": 1, "test": 2, "all": None}
 #: per-sample arrays a store may hold
@@ -123,8 +125,6 @@ class StoreDataset(torch.utils.data.Dataset):
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         limit: int | None = None,
     ):
-        from pnp import store as pstore
-
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}")
         if isinstance(fields, str):
@@ -191,8 +191,8 @@ class StoreDataset(torch.utils.data.Dataset):
         self._shapes = {name: tuple(group[name].shape[1:]) for name in keys if name in FIELDS}
         self._dtypes = {name: np.dtype(str(group[name].dtype)) for name in keys if name in FIELDS}
 
-        status = pstore.read_status(group)
-        codes = np.asarray(group["split"][:], dtype=np.int64)
+        status = pstore.read_status(group, strict=True, where=self.path)
+        codes = np.asarray(pstore.read_block(group["split"], "split", 0, self.n_samples, self.path), dtype=np.int64)
         code = SPLITS[split]
         in_split = np.ones(self.n_samples, dtype=bool) if code is None else codes == code
         where = f"split {split!r} of the store {self.path}"
@@ -215,6 +215,8 @@ class StoreDataset(torch.utils.data.Dataset):
         if not keep.any():
             raise ValueError(f"{where} has no usable sample: all {int(in_split.sum())} failed")
         self.indices = np.flatnonzero(keep).astype(np.int64)[:limit]
+        #: (S,) bool, the done samples: a read that finds one of them without finite data refuses it
+        self._done = status == pstore.DONE
         # lazily built, per process (dropped when pickled)
         self._group = group if isinstance(store, pstore.Store) else None
         self._spec = None
@@ -353,7 +355,10 @@ class StoreDataset(torch.utils.data.Dataset):
             return hit
         arr = self._array(name)
         start = chunk * self.chunk_size
-        data = np.asarray(arr[start : min(start + self.chunk_size, self.n_samples)])
+        stop = min(start + self.chunk_size, self.n_samples)
+        data = pstore.read_block(arr, name, start, stop, self.path)
+        if name in pstore.COMPUTED:
+            pstore.check_done_finite(data, self._done[start:stop], name, np.arange(start, stop), self.path)
         self.chunk_reads += 1
         if self.cache_bytes and data.nbytes <= self.cache_bytes:
             self._cache[key] = data

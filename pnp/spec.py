@@ -148,12 +148,19 @@ def _table(v: Any, where: str) -> dict:
     return v
 
 
-def _jsonable(v: Any, where: str) -> Any:
-    """Check a config value is plain TOML data (no dates), lists instead of tuples."""
+#: deepest nesting of tables / arrays accepted in a config value
+MAX_DEPTH = 16
+
+
+def _jsonable(v: Any, where: str, depth: int = 0) -> Any:
+    """Check a config value is plain TOML data (no dates), lists instead of tuples, nested at
+    most :data:`MAX_DEPTH` levels."""
+    if isinstance(v, (dict, list, tuple)) and depth >= MAX_DEPTH:
+        raise ValueError(f"{where} is nested more than {MAX_DEPTH} levels deep")
     if isinstance(v, dict):
-        return {str(k): _jsonable(x, f"{where}.{k}") for k, x in v.items()}
+        return {str(k): _jsonable(x, f"{where}.{k}", depth + 1) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x, f"{where}[{i}]") for i, x in enumerate(v)]
+        return [_jsonable(x, f"{where}[{i}]", depth + 1) for i, x in enumerate(v)]
     if isinstance(v, float) and not math.isfinite(v):
         raise ValueError(f"{where} must be finite, got {v!r}")
     if v is None or isinstance(v, (bool, int, float, str)):
@@ -227,6 +234,48 @@ class Layout:
         return int(self.theta.shape[0])
 
 
+# ------------------------------------------------------------------------------ resources
+#: largest ``store.chunk_size`` (samples per chunk = per dask task)
+MAX_CHUNK_SIZE = 2**20
+#: longest sound, in samples: a representation holds several filtered copies of every sound of a
+#: micro-batch and of each of its P tangents, so longer sounds do not fit a worker's memory
+MAX_SOUND_SAMPLES = 2**24
+#: bytes per sample of the layout built in memory (θ float64, ν and bins computed in float64,
+#: the split): what a grid must fit, with the other arrays, in this machine's memory
+LAYOUT_BYTES_PER_PARAM = 32
+
+
+def machine_memory() -> int | None:
+    """Physical memory of this machine in bytes (None where unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def check_resources(data: Mapping[str, Any], n_params: int, n_time: int, sample_rate: float,
+                    memory: int | None = None) -> None:
+    """Refuse, before anything is allocated, a grid whose layout does not fit in memory and
+    sounds too long for a representation (``ValueError`` naming the field and the size)."""
+    g = data["grid"]
+    counts = g["counts"] if isinstance(g["counts"], list) else [g["counts"]] * n_params
+    n = int(g["size"]) if g["kind"] == "random" else math.prod(int(c) for c in counts)
+    memory = machine_memory() if memory is None else memory
+    need = n * max(n_params, 1) * LAYOUT_BYTES_PER_PARAM
+    if memory and need > memory // 2:
+        field = "grid.size" if g["kind"] == "random" else "grid.counts"
+        raise ValueError(f"{field}: {n:,} samples need {_gib(need)} of memory for the grid alone, more than half of "
+                         f"this machine's {_gib(memory)}; use a smaller grid")
+    if n_time > MAX_SOUND_SAMPLES:
+        raise ValueError(f"synth.config.duration: {n_time:,} samples per sound (at {sample_rate:g} Hz) is more than "
+                         f"pnp handles ({MAX_SOUND_SAMPLES:,} = {MAX_SOUND_SAMPLES / sample_rate:.0f} s at this rate); "
+                         "use shorter sounds")
+
+
 # ------------------------------------------------------------------------------ the spec
 class DatasetSpec:
     """A validated dataset spec (see module docs).  Build with :func:`load_spec` or
@@ -245,6 +294,7 @@ class DatasetSpec:
                 f"grid.counts has {len(counts)} entries but there are {param.dim} free parameters "
                 f"({', '.join(param.free)}); give one count per free parameter or a single integer"
             )
+        check_resources(self._data, param.dim, int(synth.n_samples), float(synth.sample_rate))
         self.layout()
 
     # ---------------------------------------------------------------- accessors
@@ -329,7 +379,7 @@ class DatasetSpec:
         try:
             return ps.get(s["name"], **s["config"])
         except ValueError as err:
-            raise ValueError(f"synth: {err}") from None
+            raise ValueError(f"synth.config: {err}") from None
 
     def parametrization(self, synth=None):
         """:class:`~pnp.jacobian.Parametrization` of the free parameters (``synth.fixed``)."""
@@ -575,7 +625,7 @@ def _normalise(raw: Any) -> dict[str, Any]:
     st = _table(d.get("store", {}), "[store]")
     _known(st, _TABLE_KEYS["store"], "store")
     out["store"] = {
-        "chunk_size": _int(st.get("chunk_size", 64), "store.chunk_size", lo=1),
+        "chunk_size": _int(st.get("chunk_size", 64), "store.chunk_size", lo=1, hi=MAX_CHUNK_SIZE),
         "jacobian": _bool(st.get("jacobian", True), "store.jacobian"),
         "audio": _bool(st.get("audio", False), "store.audio"),
         "codec": _choice(st.get("codec", "blosc-zstd"), "store.codec", CODECS),
@@ -597,6 +647,8 @@ def load_spec(path: str | os.PathLike) -> DatasetSpec:
             raw = tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: invalid TOML: {err}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: invalid TOML: tables or arrays nested too deeply") from None
     except OSError as err:
         raise ValueError(f"{path}: cannot read: {err.strerror or err}") from None
     try:
@@ -611,6 +663,8 @@ def loads_spec(text: str, source: str = "<string>") -> DatasetSpec:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{source}: invalid TOML: {err}") from None
+    except RecursionError:
+        raise ValueError(f"{source}: invalid TOML: tables or arrays nested too deeply") from None
     try:
         return DatasetSpec(raw, source=source)
     except ValueError as err:

@@ -155,8 +155,9 @@ def test_info_and_verify(reference, workdir, capsys):
     g["features"][4:8] = f
     assert main(["store", "verify", str(bad)]) == 1
     out = capsys.readouterr().out
-    assert "features: 1 done samples hold non-finite values" in out
-    assert "metric differs from J^T J" in out and "verify: FAILED" in out
+    assert "PROBLEM: array 'features', chunk 1, samples 4..7: 1 done sample(s) hold non-finite values" in out
+    assert "PROBLEM: array 'metric', chunk 0, samples 0..3: metric differs from JᵀJ" in out
+    assert "verify: FAILED (2 problem(s))" in out
 
 
 # ------------------------------------------------------------------------------ fault tolerance
@@ -400,14 +401,14 @@ def test_clear_errors(reference, workdir, capsys, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(TINY.format(synth="amchirp", seed=1).replace("chunk_size = 4", "chunk_size = 0"))
     err = _err(capsys, ["precompute", str(bad), "--store", str(tmp_path / "x.zarr")])
-    assert "store.chunk_size must be an integer >= 1, got 0" in err
+    assert "store.chunk_size must be an integer in [1, 1048576], got 0" in err
     (tmp_path / "afile").write_text("x")
     err = _err(capsys, ["precompute", spec, "--store", str(tmp_path / "afile" / "s.zarr")])
     assert "cannot create the store" in err
     (tmp_path / "somedir").mkdir()
     (tmp_path / "somedir" / "notes.txt").write_text("x")
     err = _err(capsys, ["precompute", spec, "--store", str(tmp_path / "somedir")])
-    assert "exists and is not a pnp store" in err
+    assert "holds files that pnp did not write (not a pnp store)" in err
     err = _err(capsys, ["precompute", spec, "--store", str(tmp_path / "y.zarr"), "--limit", "0"])
     assert "--limit must be an integer >= 1, got 0" in err
     err = _err(capsys, ["precompute", spec, "--store", str(tmp_path / "y.zarr"), "--workers", "2",

@@ -164,8 +164,17 @@ def test_fixed_parameters_reduce_the_grid():
     "tables, message",
     [
         ({"synth": 'name = "moog"'}, r"synth.name: unknown synth 'moog'; available: amchirp, arpeggio, ftm"),
-        ({"synth": 'name = "amchirp"\nconfig = { duration = -1.0 }'}, r"synth: duration must be a finite number > 0"),
-        ({"synth": 'name = "amchirp"\nconfig = { wobble = 1 }'}, r"synth: unknown config key\(s\) \['wobble'\]"),
+        ({"synth": 'name = "amchirp"\nconfig = { duration = -1.0 }'}, r"synth.config: duration must be a finite number > 0"),
+        ({"synth": 'name = "amchirp"\nconfig = { duration = "1.0" }'}, r"synth.config: duration must be a number, got '1.0'"),
+        ({"synth": 'name = "amchirp"\nconfig = { duration = 100000.0 }'},
+         r"synth.config.duration: 819,200,000 samples per sound \(at 8192 Hz\) is more than pnp handles"),
+        ({"grid": 'kind = "jittered"\ncounts = [100000, 100000, 100000]'},
+         r"grid.counts: 1,000,000,000,000,000 samples need .* GiB of memory for the grid alone"),
+        ({"grid": 'kind = "random"\nsize = 1000000000000'}, r"grid.size: 1,000,000,000,000 samples need"),
+        ({"store": 'chunk_size = 1000000000000'}, r"store.chunk_size must be an integer in \[1, 1048576\], got 1000000000000"),
+        ({"synth": 'name = "amchirp"\nconfig = { duration = 0.25, x = ' + "[" * 20 + "]" * 20 + ' }'},
+         r"synth.config.x\[0\].*is nested more than 16 levels deep"),
+        ({"synth": 'name = "amchirp"\nconfig = { wobble = 1 }'}, r"synth.config: unknown config key\(s\) \['wobble'\]"),
         ({"synth": 'name = "amchirp"\nconfig = { duration = 0.25 }\nfixed = { f_c = 2000.0 }'},
          r"synth.fixed: fixed parameter 'f_c' = 2000.0 is outside its bounds \[512, 1024\] Hz"),
         ({"synth": 'name = "amchirp"\nfixed = { cutoff = 2.0 }'}, r"fixed parameter 'cutoff' is not a parameter"),
@@ -191,7 +200,7 @@ def test_fixed_parameters_reduce_the_grid():
         ({"features": 'compression = "cuberoot"'}, r"features.compression must be one of 'none', 'log1p'"),
         ({"compute": 'dtype = "float16"'}, r"compute.dtype must be one of 'float64', 'mixed', 'float32', got 'float16'"),
         ({"compute": 'batch_size = 0'}, r"compute.batch_size must be an integer >= 1, got 0"),
-        ({"store": 'chunk_size = -4'}, r"store.chunk_size must be an integer >= 1, got -4"),
+        ({"store": 'chunk_size = -4'}, r"store.chunk_size must be an integer in \[1, 1048576\], got -4"),
         ({"store": 'chunk_size = 2.5'}, r"store.chunk_size must be an integer, got 2.5"),
         ({"store": 'jacobian = "yes"'}, r"store.jacobian must be true or false, got 'yes'"),
         ({"store": 'level = 12'}, r"store.level must be an integer in \[1, 9\], got 12"),
@@ -215,6 +224,9 @@ def test_top_level_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("name = [unclosed")
     with pytest.raises(ValueError, match=r"bad.toml: invalid TOML"):
+        load_spec(bad)
+    bad.write_text("a = " + "[" * 5000 + "]" * 5000)  # deeper than Python's recursion limit
+    with pytest.raises(ValueError, match=r"bad.toml: invalid TOML: tables or arrays nested too deeply"):
         load_spec(bad)
     with pytest.raises(FileNotFoundError, match="spec file not found"):
         load_spec(tmp_path / "nope.toml")

@@ -4,12 +4,14 @@ Usage::
 
     pnp precompute SPEC --store PATH [--workers N] [--threads-per-worker T]
                    [--scheduler ADDRESS | --scheduler-file FILE] [--device auto|cpu|cuda]
-                   [--limit N] [--no-progress]
+                   [--limit N] [--dashboard] [--skip-check] [--no-progress]
 
 Without ``--scheduler`` / ``--scheduler-file`` an embedded dask ``LocalCluster`` runs the job;
 with them, an existing dask.distributed cluster does (its workers must import ``pnp`` and reach
 the store path).  Running the same command again resumes (only pending chunks are computed);
-a store created from another spec is refused.  See :mod:`pipelines.precompute`.
+a store created from another spec is refused.  One run writes a store at a time (a second is
+refused naming the first); a resumed store is first checked chunk by chunk and every damaged
+chunk is recomputed (``--skip-check`` skips the scan).  See :mod:`pipelines.precompute`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="compute only the first pending chunks covering N samples (the rest stays pending)")
     p.add_argument("--storage-options", metavar="JSON",
                    help='fsspec options for URL stores, as JSON (e.g. \'{"anon": false}\')')
+    p.add_argument("--dashboard", action="store_true",
+                   help="serve dask's dashboard (embedded cluster; on :8787 or the next free port)")
+    p.add_argument("--skip-check", action="store_true",
+                   help="resume without first scanning the store for damaged chunks (the scan reads it once)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -69,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         storage_options=options,
         progress=not args.no_progress,
+        dashboard=args.dashboard,
+        check=not args.skip_check,
     )
     if summary.failed:
         return 1

@@ -3,11 +3,15 @@
 Usage::
 
     pnp store info PATH                  # shape, splits, completion, provenance
-    pnp store verify PATH [--recompute K] [--seed S] [--device cpu|cuda|auto] [--rtol R]
+    pnp store verify PATH [--recompute K] [--seed S] [--device cpu|cuda|auto] [--rtol R] [--repair]
 
-``verify`` checks the schema, completeness (no pending sample), finiteness of every done
-sample, the layout against the spec, ``metric = JᵀJ`` and the eigenvalues, and recomputes ``K``
-random done samples with the library; it exits with status 1 if any check fails.
+``verify`` checks the schema, each array's metadata against the consolidated copy, the status
+codes, every chunk of every done sample (decoding: crc32c checksums), finiteness, completeness,
+the layout against the spec, ``metric = JᵀJ`` and the eigenvalues, and recomputes ``K`` random
+done samples with the library.  It prints one line per problem (array, chunk, samples) and a
+summary, and exits 0 (clean), 1 (problems) or 2 (unusable arguments).  ``--repair`` (under the
+writer lock) rewrites damaged metadata and layout arrays and marks every chunk with a problem
+pending, so that the next ``pnp precompute`` recomputes exactly those.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     ver.add_argument("--seed", type=int, default=0, help="seed of the random choice (default 0)")
     ver.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="device of the recomputation")
     ver.add_argument("--rtol", type=float, help="relative tolerance (default 1e-4 for float32 computations, 1e-5 for float64)")
+    ver.add_argument("--repair", action="store_true",
+                     help="mark every chunk with a problem pending (then run pnp precompute to recompute them)")
+    ver.add_argument("--no-progress", action="store_true", help="no progress bar")
     ver.add_argument("--storage-options", metavar="JSON", help="fsspec options for URL stores, as JSON")
     ver.set_defaults(func=run_verify)
     return p
@@ -91,6 +98,9 @@ def describe(st) -> str:
         lines.append(f"  run {i}       {r.get('started')} → {r.get('finished', '?')}: {r.get('state')}, "
                      f"{r.get('samples_computed', 0)} samples computed, {r.get('samples_failed', 0)} failed "
                      f"({r.get('cluster')})")
+    unprotected = [n for n in sorted(st.group.array_keys()) if not pstore.has_checksums(st.group[n])]
+    lines.append("  checksums   " + ("crc32c on every array" if not unprotected else
+                                     f"none on {', '.join(unprotected)} (made before pnp added crc32c)"))
     size = pstore.store_size(st.path)
     lines.append(f"  size        {pstore.human_bytes(size)} ({pstore.human_bytes(size / max(S, 1))} per sample)")
     return "\n".join(lines)
@@ -115,10 +125,13 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.rtol is not None and not args.rtol > 0:
         raise ValueError(f"--rtol must be a number > 0, got {args.rtol}")
     report = verify(args.path, recompute=args.recompute, seed=args.seed, device=args.device, rtol=args.rtol,
-                    storage_options=_options(args.storage_options))
+                    storage_options=_options(args.storage_options), repair=args.repair,
+                    progress=not args.no_progress)
     for line in report.lines:
         print(line)
     for p in report.problems:
         print(f"PROBLEM: {p}")
-    print("verify: OK" if report.ok else f"verify: FAILED ({len(report.problems)} problem(s))")
+    print("verify: OK" if report.ok else f"verify: FAILED ({len(report.problems)} problem(s))"
+          + (" - repaired: run `pnp precompute` with the store's spec to recompute the pending chunks"
+             if args.repair and report.repair is not None and report.repair.chunks_marked_pending else ""))
     return 0 if report.ok else 1

@@ -125,11 +125,14 @@ def read_rows(x: Any, start: int, stop: int, name: str = "features", ids: np.nda
     decompressed).  ``ids`` (n,) are the store indices of the rows, to name a non-finite sample.
     """
     block = x[start:stop]
-    if isinstance(block, Rows):
-        block = block.compute(dtype)
-    else:
-        block = np.asarray(block.compute() if is_lazy(block) else block)
-        block = block if dtype is None else block.astype(dtype, copy=False)
+    try:
+        if isinstance(block, Rows):
+            block = block.compute(dtype)
+        else:
+            block = np.asarray(block.compute() if is_lazy(block) else block)
+            block = block if dtype is None else block.astype(dtype, copy=False)
+    except Exception as err:  # noqa: BLE001 - a chunk that cannot be read or decoded
+        raise _unreadable(name, err, ids, start, stop) from None
     if block.dtype.kind != "f":
         raise ValueError(f"{name} must be a floating-point array, got dtype {block.dtype}")
     if not np.isfinite(block).all():
@@ -137,6 +140,20 @@ def read_rows(x: Any, start: int, stop: int, name: str = "features", ids: np.nda
         which = f"sample {int(ids[bad])} of the store" if ids is not None else f"row {bad}"
         raise ValueError(f"{name}: {which} has non-finite values; recompute or exclude it")
     return block
+
+
+def _unreadable(name: str, err: Exception, ids: np.ndarray | None = None, start: int = 0,
+                stop: int | None = None) -> Exception:
+    """The error for a failed read of array ``name`` (a :class:`pnp.store.StoreDataError`)."""
+    from pnp.store import REPAIR_HINT, StoreDataError
+
+    if isinstance(err, StoreDataError):
+        return err
+    rows = ""
+    if ids is not None and stop is not None and stop > start:
+        rows = f" (samples {int(ids[start])}..{int(ids[stop - 1])})"
+    reason = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+    return StoreDataError(f"array {name!r}{rows} cannot be read ({reason}); {REPAIR_HINT}")
 
 
 def check_matrix(x: Any, name: str, n_cols: int | None = None) -> tuple[int, int]:
@@ -226,12 +243,18 @@ class StoreData:
     def theta(self, idx: np.ndarray | None = None) -> np.ndarray:
         """(n, P) float64, physical units."""
         if self._theta is None:
-            self._theta = np.asarray(self.store["theta"].compute(), dtype=np.float64)
+            try:
+                self._theta = np.asarray(self.store["theta"].compute(), dtype=np.float64)
+            except Exception as err:  # noqa: BLE001
+                raise _unreadable("theta", err) from None
         return self._theta if idx is None else self._theta[np.asarray(idx)]
 
     def nu(self, idx: np.ndarray | None = None) -> np.ndarray:
         """(n, P) float64, normalised to [-1, 1] (stored in float32)."""
-        nu = np.asarray(self.store["nu"].compute(), dtype=np.float64)
+        try:
+            nu = np.asarray(self.store["nu"].compute(), dtype=np.float64)
+        except Exception as err:  # noqa: BLE001
+            raise _unreadable("nu", err) from None
         return nu if idx is None else nu[np.asarray(idx)]
 
     def metric(self, idx: np.ndarray | None = None) -> np.ndarray:
@@ -242,9 +265,17 @@ class StoreData:
                 "only); use the feature space (--space features) or a store with Jacobians"
             )
         m = self.store["metric"]
-        out = np.asarray((m if idx is None else m[np.asarray(idx)]).compute(), dtype=np.float64)
+        try:
+            out = np.asarray((m if idx is None else m[np.asarray(idx)]).compute(), dtype=np.float64)
+        except Exception as err:  # noqa: BLE001
+            raise _unreadable("metric", err) from None
         if not np.isfinite(out).all():
-            raise ValueError(f"{self.path}: the metric of some selected samples is not finite")
+            from pnp.store import REPAIR_HINT, StoreDataError
+
+            rows = np.arange(self.n_samples) if idx is None else np.asarray(idx)
+            bad = rows[~np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1)]
+            raise StoreDataError(f"{self.path}: array 'metric': {bad.size} selected sample(s) hold non-finite values "
+                                 f"(samples {', '.join(map(str, bad[:10].tolist()))}); {REPAIR_HINT}")
         return out
 
     def describe(self) -> str:

@@ -132,16 +132,23 @@ def _zarr():
     return zarr
 
 
-def _codecs(codec: str, level: int):
-    from zarr.codecs import BloscCodec, ZstdCodec
+def _codecs(codec: str, level: int) -> list:
+    """The bytes-to-bytes codecs of every array: the compressor, then zarr v3's ``crc32c``
+    checksum (of the compressed bytes), so that a damaged chunk is an error at every read."""
+    from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
     if codec == "blosc-zstd":
-        return BloscCodec(cname="zstd", clevel=level, shuffle="shuffle")
+        return [BloscCodec(cname="zstd", clevel=level, shuffle="shuffle"), Crc32cCodec()]
     if codec == "zstd":
-        return ZstdCodec(level=level)
+        return [ZstdCodec(level=level), Crc32cCodec()]
     if codec == "none":
-        return None
+        return [Crc32cCodec()]
     raise ValueError(f"store codec must be one of 'blosc-zstd', 'zstd', 'none', got {codec!r}")
+
+
+def has_checksums(array) -> bool:
+    """Whether the zarr array's chunks carry the ``crc32c`` codec (stores made before it do not)."""
+    return any(type(c).__name__ == "Crc32cCodec" for c in array.metadata.codecs)
 
 
 def exists(path: str, storage_options: Mapping | None = None) -> bool:
@@ -189,7 +196,7 @@ def open_group(path: str, mode: str = "r", storage_options: Mapping | None = Non
 # ------------------------------------------------------------------------------ provenance
 def _git_commit() -> str | None:
     """HEAD of the pnp source checkout (None outside git), with ``-dirty`` for local changes."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
@@ -258,6 +265,150 @@ def provenance(spec, synth, representation, parametrization, n_coefs: int, devic
 
 
 # ------------------------------------------------------------------------------ create
+#: a file written first into a new store directory and removed last: while it exists, the
+#: creation is unfinished (and everything pnp wrote there may be removed to start it again)
+CREATION_MARKER = ".pnp-creating"
+#: every array name any store may hold (what a restarted creation may remove)
+ALL_ARRAYS = tuple(BASE) + tuple(JACOBIAN) + tuple(AUDIO)
+
+
+def own_entries() -> frozenset[str]:
+    """Names that pnp writes at the top of a store directory (nothing else is ever removed)."""
+    from pnp.store.lock import HOLDER_FILE, LOCK_FILE
+
+    return frozenset(("zarr.json", CREATION_MARKER, LOCK_FILE, HOLDER_FILE) + ALL_ARRAYS)
+
+
+def _fs(path: str, storage_options: Mapping | None = None):
+    import fsspec
+
+    return fsspec.core.url_to_fs(path, **dict(storage_options or {}))
+
+
+def _entries(path: str, storage_options: Mapping | None = None) -> set[str]:
+    if not is_url(path):
+        return set(os.listdir(path))
+    fs, root = _fs(path, storage_options)
+    return {str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)}
+
+
+def directory_state(path: str, storage_options: Mapping | None = None) -> str:
+    """What is at ``path``, for a writer:
+
+    ``'absent'``; ``'empty'`` (nothing, or only pnp's lock files); ``'creating'`` (an unfinished
+    creation: the creation marker, or the pnp group marked 'creating'); ``'ready'`` (a pnp store);
+    ``'damaged'`` (the group metadata ``zarr.json`` cannot be read); ``'foreign'`` (anything else:
+    pnp neither writes into nor empties it).
+    """
+    from pnp.store.lock import HOLDER_FILE, LOCK_FILE
+
+    path = normalise_path(path)
+    if not exists(path, storage_options):
+        return "absent"
+    if not is_url(path) and not os.path.isdir(path):
+        return "foreign"
+    try:
+        names = _entries(path, storage_options)
+    except OSError as err:
+        raise _os_error(err, path, "read") from None
+    names = {n for n in names if not n.startswith(HOLDER_FILE)}  # also a dead writer's temporary record
+    if "zarr.json" in names:
+        try:
+            group = open_group(path, "r", storage_options)
+            marker = dict(group.attrs).get(MARKER)
+        except ValueError:
+            return "creating" if CREATION_MARKER in names else "damaged"
+        if not isinstance(marker, dict):
+            return "foreign"
+        return "ready" if marker.get("state") == "ready" else "creating"
+    if CREATION_MARKER in names:
+        return "creating"
+    return "empty" if names <= {LOCK_FILE} else "foreign"
+
+
+def refuse_foreign(path: str, state: str) -> None:
+    """``FileExistsError`` for a :func:`directory_state` that no writer may touch."""
+    if state == "damaged":
+        raise FileExistsError(f"{path}: the store's group metadata (zarr.json) cannot be read; pnp does not "
+                              "overwrite it: move it away or choose another --store path")
+    if state == "foreign" and not is_url(path) and not os.path.isdir(path):
+        raise FileExistsError(f"{path} exists and is not a directory (not a pnp store); choose another --store path")
+    if state == "foreign":
+        raise FileExistsError(f"{path} holds files that pnp did not write (not a pnp store); pnp never writes into or "
+                              "empties such a directory: choose another --store path")
+
+
+def _failpoint(name: str) -> None:
+    from pnp.faults import failpoint
+
+    failpoint(name)
+
+
+def _remove_own(path: str, storage_options: Mapping | None = None) -> None:
+    """Remove what an unfinished creation wrote (the group's zarr.json first, then the arrays
+    pnp names), never other files; the creation marker stays."""
+    import shutil
+
+    names = _entries(path, storage_options)
+    targets = ["zarr.json"] + [n for n in ALL_ARRAYS if n in names]
+    for i, name in enumerate(n for n in targets if n in names):
+        if i == 1:
+            _failpoint("wipe")
+        if is_url(path):
+            fs, root = _fs(path, storage_options)
+            fs.rm(f"{root}/{name}", recursive=True)
+        else:
+            full = os.path.join(path, name)
+            if os.path.isdir(full):
+                shutil.rmtree(full)
+            else:
+                os.remove(full)
+
+
+def _write_marker(path: str, payload: Mapping[str, Any], storage_options: Mapping | None = None) -> None:
+    import json
+
+    data = json.dumps(dict(payload)).encode()
+    if is_url(path):
+        fs, root = _fs(path, storage_options)
+        fs.pipe(f"{root}/{CREATION_MARKER}", data)
+    else:
+        with open(os.path.join(path, CREATION_MARKER), "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _remove_marker(path: str, storage_options: Mapping | None = None) -> None:
+    if is_url(path):
+        fs, root = _fs(path, storage_options)
+        if fs.exists(f"{root}/{CREATION_MARKER}"):
+            fs.rm(f"{root}/{CREATION_MARKER}")
+    else:
+        try:
+            os.remove(os.path.join(path, CREATION_MARKER))
+        except FileNotFoundError:
+            pass
+
+
+def make_directory(path: str, storage_options: Mapping | None = None) -> None:
+    """Create the (empty) store directory ``path`` and its parents; a no-op if it exists."""
+    path = normalise_path(path)
+    try:
+        if is_url(path):
+            fs, root = _fs(path, storage_options)
+            fs.makedirs(root, exist_ok=True)
+        else:
+            os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise _os_error(err, path, "create") from None
+
+
+def finish_creation(path: str, storage_options: Mapping | None = None) -> None:
+    """Remove a creation marker left by a creation killed after the store was ready."""
+    _remove_marker(normalise_path(path), storage_options)
+
+
 def create_store(
     path: str,
     spec,
@@ -269,24 +420,27 @@ def create_store(
 ):
     """Create the store for ``spec`` at ``path`` and write its layout (θ, ν, bins, split).
 
-    ``attrs`` are the group attributes (:func:`provenance`); the marker's state goes from
-    'creating' to 'ready' once every array exists, so an interrupted creation is detected.
-    ``overwrite`` replaces an existing store (used only for an interrupted creation).
-    Raises ``FileExistsError`` if something exists at ``path`` (and not ``overwrite``),
-    ``PermissionError`` / ``ValueError`` if it cannot be written.  Returns the zarr group.
+    Creation is resumable from any kill point and removes only what pnp wrote: the directory is
+    made (if absent), then the creation marker :data:`CREATION_MARKER` is written before anything
+    else; an unfinished creation (``directory_state == 'creating'``) is started again after
+    removing the group metadata and pnp's array directories only; the group's marker attribute
+    goes from 'creating' to 'ready' once every array and the layout are written, and the creation
+    marker is removed last.  ``overwrite`` is kept for compatibility: an unfinished creation is
+    always restarted, a ready store never overwritten.  The caller holds the writer lock
+    (:class:`pnp.store.lock.WriterLock`) when other processes may write.
+
+    Raises ``FileExistsError`` if ``path`` holds a ready store, damaged metadata or files pnp did
+    not write; ``PermissionError`` / ``ValueError`` if it cannot be written.  Returns the group.
     """
     zarr = _zarr()
     path = normalise_path(path)
-    if exists(path, storage_options) and not overwrite:
-        what = "a pnp store" if is_store(path, storage_options) else "something that is not a pnp store"
-        raise FileExistsError(f"{path} already holds {what}; choose another --store path")
+    state = directory_state(path, storage_options)
+    if state == "ready":
+        raise FileExistsError(f"{path} already holds a pnp store; choose another --store path")
+    refuse_foreign(path, state)
     if not is_url(path):
         parent = os.path.dirname(path)
-        try:
-            os.makedirs(parent, exist_ok=True)
-        except OSError as err:
-            raise _os_error(err, path, "create") from None
-        if not os.access(parent, os.W_OK):
+        if state == "absent" and os.path.isdir(parent) and not os.access(parent, os.W_OK):
             raise PermissionError(f"cannot create the store at {path}: directory {parent} is not writable")
     layout = spec.layout()
     st = spec.store
@@ -296,14 +450,23 @@ def create_store(
         raise ValueError("n_time is required when the spec stores audio")
     sizes = shapes(S, P, int(n_coefs), n_time)
     compressors = _codecs(st["codec"], st["level"])
-    kwargs: dict[str, Any] = {"mode": "w", "zarr_format": 3}
+    kwargs: dict[str, Any] = {"mode": "a", "zarr_format": 3}  # no zarr.json here (wiped or never written)
     if is_url(path) and storage_options:
         kwargs["storage_options"] = dict(storage_options)
     attrs = dict(attrs)
     attrs[MARKER] = {"schema": SCHEMA_VERSION, "state": "creating"}
     attrs["arrays"] = {n: {"dims": list(a.dims), "dtype": a.dtype, "description": a.description} for n, a in arrays.items()}
     try:
-        group = zarr.open_group(path, **kwargs)
+        make_directory(path, storage_options)
+        _failpoint("directory-created")
+        _write_marker(path, {"spec_hash": attrs.get("spec_hash"), "started": now(), "host": socket.gethostname(),
+                             "pid": os.getpid()}, storage_options)
+        _failpoint("marker-written")
+        if state == "creating":
+            _remove_own(path, storage_options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            group = zarr.open_group(path, **kwargs)
         group.attrs.update(attrs)
         for name, a in arrays.items():
             shape = tuple(sizes[d] for d in a.dims)
@@ -318,15 +481,22 @@ def create_store(
                 compressors=compressors,
                 attributes={"description": a.description},
             )
+        _failpoint("arrays-created")
         group["theta"][:] = layout.theta.astype(np.float64)
         group["nu"][:] = layout.nu.astype(np.float32)
         group["bin"][:] = layout.bins.astype(np.int32)
         group["split"][:] = layout.split.astype(np.int8)
+        _failpoint("split-written")
         attrs[MARKER] = {"schema": SCHEMA_VERSION, "state": "ready"}
         group.attrs[MARKER] = attrs[MARKER]
         consolidate(path, storage_options)
+        _failpoint("ready")
+        _remove_marker(path, storage_options)
     except OSError as err:
-        raise _os_error(err, path, "create") from None
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise _os_error(err, path, "create") from None
+        raise StoreWriteError(f"cannot create the store at {path}: {err.strerror or err}; fix the cause (disk space, "
+                              "filesystem) and run the same command again to resume (the creation restarts)") from None
     return open_group(path, "r+", storage_options)
 
 
@@ -356,20 +526,28 @@ def chunk_size_of(group) -> int:
     return int(group["status"].chunks[0])
 
 
-def read_status(group) -> np.ndarray:
-    """``status`` (S,) uint8.  A chunk that cannot be decoded (e.g. a writer killed by a
-    power loss on a store without atomic writes) reads as pending, so it is recomputed."""
+def read_status(group, strict: bool = False, where: str = "") -> np.ndarray:
+    """``status`` (S,) uint8.
+
+    ``strict=False`` (the writer's view): a status chunk that cannot be decoded reads as
+    pending, so that it is recomputed.  ``strict=True`` (the readers' view): it is a
+    :class:`StoreDataError` naming the chunk, and so are unknown status codes.
+    """
     arr = group["status"]
     try:
-        return np.asarray(arr[:], dtype=np.uint8)
+        out = np.asarray(arr[:], dtype=np.uint8)
     except Exception:  # noqa: BLE001 - fall back chunk by chunk
         out = np.zeros(arr.shape[0], dtype=np.uint8)
         for start, stop in chunk_ranges(arr.shape[0], arr.chunks[0]):
             try:
                 out[start:stop] = arr[start:stop]
             except Exception:  # noqa: BLE001
+                if strict:
+                    read_block(arr, "status", start, stop, where)
                 out[start:stop] = PENDING
-        return out
+    if strict:
+        check_status_codes(out, where)
+    return out
 
 
 def pending_chunks(group, status: np.ndarray | None = None) -> list[int]:
@@ -406,7 +584,48 @@ def write_chunk(group, chunk: int, data: Mapping[str, np.ndarray], status: np.nd
         if value.shape != (stop - start,) + tuple(arr.shape[1:]):
             raise ValueError(f"{name}: expected shape {(stop - start,) + tuple(arr.shape[1:])}, got {value.shape}")
         arr[start:stop] = value.astype(arr.dtype, copy=False)
+    _failpoint("data-before-status")
     group["status"][start:stop] = status
+
+
+class StoreWriteError(ValueError):
+    """The store cannot be written (disk full, read-only filesystem, permissions): the run
+    stops, what was finished is kept, and the same command resumes."""
+
+
+class StoreDataError(ValueError):
+    """Stored data that must not be used: a chunk that cannot be read or decoded (a failed
+    checksum, a truncated or missing file), or a done sample without finite data."""
+
+
+REPAIR_HINT = "run `pnp store verify --repair STORE`, then `pnp precompute` with the store's spec, to recompute it"
+
+
+def read_block(array, name: str, start: int, stop: int, where: str = "") -> np.ndarray:
+    """Rows ``start:stop`` of the zarr ``array`` (named ``name``) as numpy; any read or decode
+    failure is a :class:`StoreDataError` naming the array and the chunk(s)."""
+    try:
+        return np.asarray(array[start:stop])
+    except Exception as err:  # noqa: BLE001 - zarr / numcodecs raise many kinds
+        c = int(array.chunks[0])
+        first, last = start // c, max(start, stop - 1) // c
+        chunks = f"chunk {first}" if first == last else f"chunks {first}..{last}"
+        reason = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+        raise StoreDataError(f"{where + ': ' if where else ''}array {name!r}, {chunks} (samples {start}..{stop - 1}) "
+                             f"cannot be read ({reason}); {REPAIR_HINT}") from None
+
+
+def check_done_finite(values: np.ndarray, done: np.ndarray, name: str, ids: np.ndarray, where: str = "") -> None:
+    """Raise :class:`StoreDataError` if a done row of ``values`` (n, ...) is not finite
+    (a missing chunk reads as the NaN fill value).  ``ids`` (n,) are the rows' sample ids."""
+    if values.dtype.kind != "f" or not done.any():
+        return
+    finite = np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+    bad = np.flatnonzero(done & ~finite)
+    if bad.size:
+        shown = ", ".join(str(int(ids[i])) for i in bad[:10]) + (" …" if bad.size > 10 else "")
+        raise StoreDataError(f"{where + ': ' if where else ''}array {name!r}: {bad.size} sample(s) marked done hold no "
+                             f"finite data (samples {shown}; a missing or damaged chunk); {REPAIR_HINT}")
 
 
 # ------------------------------------------------------------------------------ open / validate
@@ -441,9 +660,9 @@ class Store:
     def chunk_size(self) -> int:
         return chunk_size_of(self.group)
 
-    def status(self) -> np.ndarray:
-        """Current status (S,) uint8 (re-read from the store)."""
-        return read_status(self.group)
+    def status(self, strict: bool = True) -> np.ndarray:
+        """Current status (S,) uint8 (re-read from the store); ``strict``: see :func:`read_status`."""
+        return read_status(self.group, strict=strict, where=self.path)
 
     def counts(self) -> dict[str, int]:
         """Number of pending / done / failed samples."""
@@ -507,6 +726,39 @@ def validate_store(group, path: str = "") -> None:
         raise ValueError(f"{where} is not a valid pnp store: " + "; ".join(problems))
 
 
+def array_metadata_problems(group, path: str, storage_options: Mapping | None = None) -> list[str]:
+    """Each array's own ``zarr.json`` against the group's consolidated copy (what readers use):
+    one line per array whose file is missing, unreadable or different."""
+    zarr = _zarr()
+    cons = group.metadata.consolidated_metadata
+    if cons is None:
+        return []
+    problems = []
+    kwargs: dict[str, Any] = {"mode": "r", "zarr_format": 3}
+    if is_url(path) and storage_options:
+        kwargs["storage_options"] = dict(storage_options)
+    for name in sorted(cons.metadata):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=UserWarning)
+                own = zarr.open_array(f"{path.rstrip('/')}/{name}", **kwargs)
+            if own.metadata.to_dict() != cons.metadata[name].to_dict():
+                problems.append(f"array {name!r}: its zarr.json differs from the consolidated metadata")
+        except Exception as err:  # noqa: BLE001 - any failure to read it is the finding
+            reason = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+            problems.append(f"array {name!r}: its zarr.json cannot be read ({reason})")
+    return problems
+
+
+def check_status_codes(status: np.ndarray, where: str = "") -> None:
+    """Raise :class:`StoreDataError` for status values other than pending / done / failed."""
+    bad = np.flatnonzero(status > FAILED)
+    if bad.size:
+        shown = ", ".join(map(str, bad[:10])) + (" …" if bad.size > 10 else "")
+        raise StoreDataError(f"{where + ': ' if where else ''}array 'status': {bad.size} sample(s) hold unknown status "
+                             f"codes {sorted(set(status[bad].tolist()))[:5]} (samples {shown}); {REPAIR_HINT}")
+
+
 def open_store(path: str | os.PathLike, storage_options: Mapping | None = None, mode: str = "r") -> Store:
     """Open and validate the store at ``path``: dask arrays + parsed attributes."""
     import dask.array as da
@@ -514,6 +766,9 @@ def open_store(path: str | os.PathLike, storage_options: Mapping | None = None, 
     path = normalise_path(path)
     group = open_group(path, mode, storage_options)
     validate_store(group, path)
+    problems = array_metadata_problems(group, path, storage_options)
+    if problems:
+        raise StoreDataError(f"{path}: " + "; ".join(problems) + f"; {REPAIR_HINT.replace('STORE', path)}")
     arrays = {name: da.from_zarr(group[name]) for name in sorted(group.array_keys())}
     return Store(path=path, group=group, attrs=dict(group.attrs), arrays=arrays)
 

@@ -55,7 +55,10 @@ def positive_int(value: Any, what: str) -> int:
 
 
 def positive_float(value: Any, what: str, allow_zero: bool = False) -> float:
-    """``float(value)`` if finite and > 0 (>= 0 with ``allow_zero``), else ``ValueError``."""
+    """``float(value)`` if finite and > 0 (>= 0 with ``allow_zero``), else ``ValueError``
+    (strings and booleans are refused, not converted)."""
+    if isinstance(value, (str, bytes, bool)):
+        raise ValueError(f"{what} must be a number, got {value!r}")
     try:
         out = float(value)
     except (TypeError, ValueError):

@@ -1,0 +1,31 @@
+"""Named failpoints for pnp's fault-injection tests.
+
+:func:`failpoint` is a no-op unless the environment variable ``PNP_FAILPOINT`` names the point:
+``PNP_FAILPOINT=name`` kills the calling process's whole process group with ``SIGKILL`` at the
+first pass, ``name@k`` at the k-th pass in that process (for example the second chunk a worker
+writes).  The points mark the phases of store creation and writing (``directory-created``,
+``marker-written``, ``arrays-created``, ``split-written``, ``ready``, ``wipe``,
+``data-before-status``, ``chunk-done``, ``run-end``); a test starts ``pnp precompute`` in its own
+session with the variable set, then checks that the next run resumes to an identical store.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "PNP_FAILPOINT"
+_passes: dict[str, int] = {}
+
+
+def failpoint(name: str) -> None:
+    """Kill the process group here if ``PNP_FAILPOINT`` names ``name`` (see the module docs)."""
+    want = os.environ.get(ENV)
+    if not want:
+        return
+    point, _, count = want.partition("@")
+    if point != name:
+        return
+    _passes[name] = _passes.get(name, 0) + 1
+    if _passes[name] == (int(count) if count.isdigit() else 1):
+        os.killpg(os.getpgrp(), signal.SIGKILL)

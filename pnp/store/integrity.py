@@ -1,0 +1,320 @@
+"""Every check of a store, as a report (never raised), and the repair that makes it resumable.
+
+:func:`scan` reads the whole store once, chunk by chunk, and reports each problem with the array,
+the chunk and the samples it concerns:
+
+* the group: opens, carries the pnp marker, matches the schema (:func:`pnp.store.validate_store`);
+* each array's own ``zarr.json`` against the consolidated copy that readers use;
+* ``status``: every chunk decodes, every code is pending / done / failed;
+* the layout arrays (``theta``, ``nu``, ``bin``, ``split``): decode, and equal the spec's grid;
+* for every chunk holding done samples, every computed array: the chunk decodes (its ``crc32c``
+  checksum, on stores that have it), and every done sample holds finite values (a missing chunk
+  reads as the NaN fill value); then ``metric = JᵀJ`` of the stored Jacobian and ``eigvals`` =
+  the eigenvalues of the stored metric (on finite values only: a non-finite metric is a reported
+  problem, never an exception).
+
+:func:`repair` (under the writer lock) fixes what can be fixed without computing: an array's
+``zarr.json`` is rewritten from the consolidated copy, the layout arrays from the spec, and every
+chunk with a data problem is marked pending (its status chunk rewritten to 0), so that the next
+``pnp precompute`` recomputes exactly those chunks; the repaired and resumed store equals an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from pnp import store as pstore
+
+#: what :func:`repair` does about a problem
+RECOMPUTE, METADATA, LAYOUT, NONE = "recompute", "metadata", "layout", "none"
+#: relative tolerances of the consistency checks (J is stored in float32; M was computed from the
+#: unrounded J, so it matches JᵀJ of the stored J to ~1e-7)
+METRIC_RTOL, EIG_RTOL = 1e-5, 1e-8
+
+
+@dataclass
+class Problem:
+    """One problem: what is wrong, where (array, chunks, samples), and what repair does."""
+
+    message: str
+    array: str | None = None
+    chunks: tuple[int, ...] = ()
+    samples: tuple[int, int] | None = None  # [first, last]
+    repair: str = NONE
+
+    def __str__(self) -> str:
+        where = []
+        if self.array:
+            where.append(f"array {self.array!r}")
+        if self.chunks:
+            where.append(f"chunk {self.chunks[0]}" if len(self.chunks) == 1 else
+                         f"chunks {', '.join(map(str, self.chunks[:10]))}" + (" …" if len(self.chunks) > 10 else ""))
+        if self.samples:
+            where.append(f"samples {self.samples[0]}..{self.samples[1]}")
+        return (", ".join(where) + ": " if where else "") + self.message
+
+
+@dataclass
+class IntegrityReport:
+    """Outcome of :func:`scan`: ``ok`` when there is no problem."""
+
+    path: str
+    lines: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    max_errors: dict[str, float] = field(default_factory=dict)
+    #: False when the store could not be opened or departs from the schema (nothing else checked)
+    readable: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def chunks_to_recompute(self) -> list[int]:
+        return sorted({c for p in self.problems if p.repair == RECOMPUTE for c in p.chunks})
+
+    def add(self, message: str, array: str | None = None, chunk: int | None = None,
+            rng: tuple[int, int] | None = None, repair: str = NONE) -> None:
+        self.problems.append(Problem(message, array, () if chunk is None else (int(chunk),),
+                                     None if rng is None else (int(rng[0]), int(rng[1]) - 1), repair))
+
+
+def _reason(err: BaseException) -> str:
+    return " ".join(f"{type(err).__name__}: {err}".split())[:200]
+
+
+def _read(group, name: str, a: int, b: int):
+    """(values, None) or (None, reason)."""
+    try:
+        return np.asarray(group[name][a:b]), None
+    except Exception as err:  # noqa: BLE001 - the failure is the finding
+        return None, _reason(err)
+
+
+def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progress: bool = False,
+         layout: bool = True) -> IntegrityReport:
+    """Check the store at ``path`` (see the module docs); never raises for a damaged store.
+
+    ``layout=False`` skips the comparison of the layout arrays with the spec's grid (which builds
+    the grid).  ``progress`` shows a bar over the chunks (stderr).
+    """
+    path = pstore.normalise_path(path)
+    rep = IntegrityReport(path)
+    try:
+        group = pstore.open_group(path, "r", storage_options)
+        pstore.validate_store(group, path)
+    except (ValueError, FileNotFoundError, PermissionError) as err:
+        rep.readable = False
+        rep.add(f"cannot be used: {err}")
+        return rep
+    attrs = dict(group.attrs)
+    for text in pstore.array_metadata_problems(group, path, storage_options):
+        name = text.split("'")[1]
+        rep.add(text.split(": ", 1)[1], name, repair=METADATA)
+    keys = set(group.array_keys())
+    unprotected = sorted(n for n in keys if not pstore.has_checksums(group[n]))
+    if unprotected:
+        rep.lines.append(f"no crc32c checksums on {', '.join(unprotected)} (a store made before pnp added them): "
+                         "damaged chunks that still decode cannot be detected")
+    else:
+        rep.lines.append("every array carries crc32c checksums")
+    S = int(group["status"].shape[0])
+    c = pstore.chunk_size_of(group)
+    ranges = pstore.chunk_ranges(S, c)
+
+    # status, chunk by chunk
+    status = np.zeros(S, dtype=np.uint8)
+    usable = np.ones(len(ranges), dtype=bool)
+    for i, (a, b) in enumerate(ranges):
+        values, err = _read(group, "status", a, b)
+        if err:
+            rep.add(f"cannot be read ({err})", "status", i, (a, b), RECOMPUTE)
+            usable[i] = False
+            continue
+        status[a:b] = values
+        unknown = np.flatnonzero(values > pstore.FAILED)
+        if unknown.size:
+            rep.add(f"{unknown.size} unknown status code(s) {sorted(set(values[unknown].tolist()))[:5]}", "status", i,
+                    (a, b), RECOMPUTE)
+            usable[i] = False
+    done = status == pstore.DONE
+    counts = {n: int(np.sum(status == k)) for k, n in enumerate(pstore.STATUS_NAMES)}
+    rep.lines.append(f"store {path}: {S} samples, {counts['done']} done, {counts['failed']} failed, "
+                     f"{counts['pending']} pending ({len(ranges)} chunks of {c})")
+    if counts["pending"]:
+        rep.add(f"incomplete: {counts['pending']} samples pending (run `pnp precompute` again)")
+    if counts["failed"]:
+        idx = np.flatnonzero(status == pstore.FAILED)
+        rep.lines.append(f"failed samples (non-finite results, excluded): {', '.join(map(str, idx[:20]))}"
+                         + (" …" if idx.size > 20 else ""))
+
+    # layout arrays
+    base = [n for n in ("theta", "nu", "bin", "split") if n in keys]
+    got: dict[str, np.ndarray] = {}
+    for name in base:
+        parts, bad = [], False
+        for i, (a, b) in enumerate(ranges):
+            values, err = _read(group, name, a, b)
+            if err:
+                rep.add(f"cannot be read ({err})", name, i, (a, b), LAYOUT)
+                bad = True
+            else:
+                parts.append(values)
+        if not bad:
+            got[name] = np.concatenate(parts) if parts else np.asarray(group[name][:0])
+    if layout and got:
+        try:
+            from pnp.spec import DatasetSpec
+
+            lay = DatasetSpec.from_dict(attrs["spec"], source=attrs.get("spec_source")).layout()
+            want = {"theta": lay.theta, "nu": lay.nu.astype(np.float32), "bin": lay.bins, "split": lay.split}
+            differ = [n for n in got if not np.array_equal(got[n], want[n])]
+        except Exception as err:  # noqa: BLE001
+            rep.add(f"the spec's grid cannot be rebuilt to compare the layout ({_reason(err)})")
+            differ = []
+        for name in differ:
+            rows = np.flatnonzero((got[name] != want[name]).reshape(S, -1).any(axis=1))
+            chunks = sorted({int(r) // c for r in rows})
+            rep.problems.append(_rows_problem(f"{rows.size} row(s) differ from the spec's grid", name, chunks, rows,
+                                               LAYOUT))
+        if not differ and len(got) == len(base):
+            rep.lines.append("layout (theta, nu, bin, split) matches the spec")
+
+    # computed arrays of every chunk with done samples
+    computed = [k for k in pstore.COMPUTED if k in keys]
+    worst_m = worst_e = 0.0
+    from tqdm.auto import tqdm
+
+    for i in tqdm(range(len(ranges)), desc="verify", unit="chunk", disable=not progress, leave=False):
+        a, b = ranges[i]
+        sel = done[a:b]
+        if not usable[i] or not sel.any():
+            continue
+        values: dict[str, np.ndarray] = {}
+        for name in computed:
+            v, err = _read(group, name, a, b)
+            if err:
+                rep.add(f"cannot be read ({err})", name, i, (a, b), RECOMPUTE)
+                continue
+            finite = np.isfinite(v.reshape(v.shape[0], -1)).all(axis=1)
+            bad = np.flatnonzero(sel & ~finite)
+            if bad.size:
+                rep.add(f"{bad.size} done sample(s) hold non-finite values or no data (missing chunk?): "
+                        f"{', '.join(str(a + int(k)) for k in bad[:8])}", name, i, (a, b), RECOMPUTE)
+                continue
+            values[name] = v[sel]
+        if "jacobian" in values and "metric" in values:
+            J = values["jacobian"].astype(np.float64)
+            M = values["metric"]
+            ref = np.einsum("bki,bkj->bij", J, J)
+            err_m = float(_relerr(M, ref).max())
+            worst_m = max(worst_m, err_m)
+            if not err_m <= METRIC_RTOL:
+                rep.add(f"metric differs from JᵀJ of the stored Jacobian (relative error {err_m:.2e})", "metric", i,
+                        (a, b), RECOMPUTE)
+            elif "eigvals" in values:
+                E_ref = np.linalg.eigvalsh(M)
+                scale = np.maximum(np.abs(E_ref).max(axis=1), np.finfo(np.float64).tiny)
+                err_e = float((np.abs(values["eigvals"] - E_ref).max(axis=1) / scale).max())
+                worst_e = max(worst_e, err_e)
+                if not err_e <= EIG_RTOL:
+                    rep.add(f"eigvals differ from the eigenvalues of the stored metric ({err_e:.2e})", "eigvals", i,
+                            (a, b), RECOMPUTE)
+    if "jacobian" in computed:
+        rep.max_errors.update({"metric_vs_JtJ": worst_m, "eigvals_vs_eigh": worst_e})
+    if not any(p.repair == RECOMPUTE and p.array in computed for p in rep.problems):
+        rep.lines.append(f"every done sample's {', '.join(computed)} decode and are finite"
+                         + (f"; metric = JᵀJ (max rel. error {worst_m:.1e}), eigvals = eig(metric) ({worst_e:.1e})"
+                            if "jacobian" in computed and done.any() else ""))
+    return rep
+
+
+def _rows_problem(message: str, array: str, chunks: list[int], rows: np.ndarray, repair: str) -> Problem:
+    return Problem(message, array, tuple(chunks), (int(rows.min()), int(rows.max())) if rows.size else None, repair)
+
+
+def _relerr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-sample ‖a − b‖ / ‖b‖ over all axes but the first (float64)."""
+    a = a.reshape(a.shape[0], -1).astype(np.float64)
+    b = b.reshape(b.shape[0], -1).astype(np.float64)
+    den = np.linalg.norm(b, axis=1)
+    return np.linalg.norm(a - b, axis=1) / np.where(den > 0, den, 1.0)
+
+
+@dataclass
+class RepairOutcome:
+    """What :func:`repair` changed."""
+
+    chunks_marked_pending: list[int] = field(default_factory=list)
+    metadata_rewritten: list[str] = field(default_factory=list)
+    layout_rewritten: list[str] = field(default_factory=list)
+    unrepairable: list[Problem] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.metadata_rewritten:
+            out.append(f"repair: rewrote the zarr.json of {', '.join(self.metadata_rewritten)} from the consolidated "
+                       "metadata")
+        if self.layout_rewritten:
+            out.append(f"repair: rewrote {', '.join(self.layout_rewritten)} from the spec's grid")
+        if self.chunks_marked_pending:
+            cs = self.chunks_marked_pending
+            out.append(f"repair: marked {len(cs)} chunk(s) pending ({', '.join(map(str, cs[:20]))}"
+                       f"{' …' if len(cs) > 20 else ''}): run `pnp precompute` with the store's spec to recompute them")
+        for p in self.unrepairable:
+            out.append(f"repair: cannot repair: {p}")
+        return out
+
+
+def _write_bytes(path: str, key: str, data: bytes, storage_options: Mapping | None) -> None:
+    if pstore.is_url(path):
+        fs, root = pstore._fs(path, storage_options)
+        fs.pipe(f"{root}/{key}", data)
+        return
+    full = os.path.join(path, key)
+    tmp = full + f".{os.getpid()}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, full)
+
+
+def repair(report: IntegrityReport, storage_options: Mapping | None = None) -> RepairOutcome:
+    """Apply the repairs of ``report`` (a :func:`scan` of the store, taken under the writer lock,
+    which the caller holds).  Never computes: recompute problems become pending chunks."""
+    out = RepairOutcome()
+    if not report.readable:
+        out.unrepairable = list(report.problems)
+        return out
+    path = report.path
+    group = pstore.open_group(path, "r+", storage_options)
+    cons = group.metadata.consolidated_metadata
+    for name in sorted({p.array for p in report.problems if p.repair == METADATA and p.array}):
+        from zarr.core.buffer import default_buffer_prototype
+
+        data = cons.metadata[name].to_buffer_dict(default_buffer_prototype())["zarr.json"].to_bytes()
+        _write_bytes(path, f"{name}/zarr.json", data, storage_options)
+        out.metadata_rewritten.append(name)
+    layout_arrays = sorted({p.array for p in report.problems if p.repair == LAYOUT and p.array})
+    if layout_arrays:
+        from pnp.spec import DatasetSpec
+
+        attrs = dict(group.attrs)
+        lay = DatasetSpec.from_dict(attrs["spec"], source=attrs.get("spec_source")).layout()
+        want = {"theta": lay.theta.astype(np.float64), "nu": lay.nu.astype(np.float32),
+                "bin": lay.bins.astype(np.int32), "split": lay.split.astype(np.int8)}
+        for name in layout_arrays:
+            group[name][:] = want[name]
+            out.layout_rewritten.append(name)
+    chunks = report.chunks_to_recompute()
+    S = int(group["status"].shape[0])
+    c = pstore.chunk_size_of(group)
+    for i in chunks:
+        a, b = i * c, min(i * c + c, S)
+        group["status"][a:b] = np.zeros(b - a, dtype=np.uint8)  # a whole-chunk write: the old chunk is not read
+    out.chunks_marked_pending = chunks
+    out.unrepairable = [p for p in report.problems if p.repair == NONE and not p.message.startswith("incomplete")]
+    return out
