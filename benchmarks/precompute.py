@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def worker_env() -> dict[str, str]:
-    """The environment dask gives the embedded cluster's workers (see pipelines.precompute)."""
-    from pipelines.precompute import WORKER_CONFIG
+    """The environment dask gives the embedded cluster's workers (see pnp.pipelines.precompute)."""
+    from pnp.pipelines.precompute import WORKER_CONFIG
 
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     for key, value in WORKER_CONFIG.items():
@@ -225,7 +225,7 @@ def precision(n: int) -> None:
                   + ", ".join(f"{k} {v['max']:.1e} / {v['median']:.1e}" for k, v in e.items()))
         r["cpu_days"] = {p: t[p] * r["n_total"] / 86400 for p in t}
         print(f"  full set: {r['cpu_days']['float64']:.1f} CPU-days float64, {r['cpu_days']['mixed']:.1f} mixed "
-              f"({r["cpu_days"]["mixed"] * 1440 / 256:.2g} min on 256 cores)")
+              f"({r['cpu_days']['mixed'] * 1440 / 256:.2g} min on 256 cores)")
         report["specs"][name] = r
     report["machine"]["load_average_after"] = os.getloadavg()[0]
     path = ROOT / "docs" / "results" / "bench_precision.json"
@@ -258,7 +258,7 @@ def main() -> None:
         ftm_projection(None)
         return
 
-    from pipelines.precompute import precompute
+    from pnp.pipelines.precompute import precompute
     from pnp.spec import load_spec
 
     spec = load_spec(args.spec)

@@ -1,13 +1,11 @@
 """What runs inside a dask worker for ``pnp precompute``: one task = one store chunk.
 
-:func:`run_chunk` is the task.  Each worker process builds the synth, the representation and
-the parametrization **once** (cached in the module-level :data:`_ENGINES`, keyed by the spec
-hash, device and dtype) and opens the store once; every task then reads its chunk's θ, computes
-features / Jacobian / metric / eigenvalues with :mod:`pnp.jacobian`, and writes the chunk with
-:func:`pnp.store.write_chunk` (data first, ``status`` last).  No maths lives here.
-
-Samples whose features, Jacobian, metric, eigenvalues or audio are not finite (after the cast
-to the stored dtype) are marked ``FAILED`` and their values stored as NaN.
+:func:`run_chunk` is the task.  Each worker process builds the engine of the spec **once**
+(:func:`pnp.store.compute.build_engine`, cached in the module-level :data:`_ENGINES`, keyed by
+the spec hash, batch size, device and store) and opens the store once; every task then calls
+:func:`pnp.store.compute.process_chunk`, which computes the chunk's numbers and writes them
+(data first, ``status`` last).  No maths lives here: only the per-worker state, the device of
+the worker and its threads.
 """
 
 from __future__ import annotations
@@ -18,7 +16,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import numpy as np
+from pnp.store.compute import (  # noqa: F401 - the task's building blocks, re-exported
+    Engine,
+    build_engine,
+    compute_block,
+    describe_device,
+    process_chunk,
+    resolve_device,
+)
 
 #: per-process cache: (spec hash, batch size, device, store path) → _WorkerState
 _ENGINES: dict[tuple, "_WorkerState"] = {}
@@ -28,37 +33,9 @@ BUILD_COUNT = {"n": 0}
 
 
 @dataclass
-class Engine:
-    """The per-worker computing objects of a spec."""
-
-    synth: Any
-    representation: Any
-    parametrization: Any
-    device: Any  # torch.device
-    dtype: Any  # torch.dtype of nu, theta and the synth
-    representation_dtype: Any  # torch.dtype of the representation (differs in mixed precision)
-    batch_size: int
-    jacobian: bool
-    audio: bool
-
-
-@dataclass
 class _WorkerState:
     engine: Engine
     group: Any
-
-
-def resolve_device(device: str) -> str:
-    """'auto' → 'cuda' if available else 'cpu'; 'cuda' without CUDA → ``ValueError``."""
-    import torch
-
-    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ValueError(f"--device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available here (torch.cuda.is_available() is False)")
-    return device
 
 
 def _worker_device(device: str) -> str:
@@ -77,100 +54,6 @@ def _worker_device(device: str) -> str:
             index = 0
         return f"cuda:{index % torch.cuda.device_count()}"
     return device
-
-
-def describe_device(device: str) -> str:
-    """Human description, e.g. 'cpu' or 'cuda:0 (NVIDIA H100)'."""
-    import torch
-
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        d = torch.device(device)
-        index = d.index if d.index is not None else torch.cuda.current_device()
-        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-    return str(device)
-
-
-def build_engine(spec, device: str = "cpu") -> Engine:
-    """Synth, representation and parametrization of ``spec`` on ``device``."""
-    import torch
-
-    synth = spec.build_synth()
-    rep = spec.build_representation(synth)
-    dev = torch.device(device)
-    return Engine(
-        synth=synth.to(dev),
-        representation=rep.to(dev),
-        parametrization=spec.parametrization(synth),
-        device=dev,
-        dtype=spec.dtype,
-        representation_dtype=spec.representation_dtype,
-        batch_size=spec.compute["batch_size"],
-        jacobian=spec.store["jacobian"],
-        audio=spec.store["audio"],
-    )
-
-
-def compute_block(engine: Engine, theta: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Compute the stored arrays for free-parameter values ``theta`` (B, P) float64.
-
-    Returns ``(data, ok)``: ``data`` maps array names to numpy arrays in their stored dtypes
-    (``features`` (B, K) float32, ``jacobian`` (B, K, P) float32, ``metric`` (B, P, P) float64,
-    ``eigvals`` (B, P) float64, ``audio`` (B, N) float32 as configured) with NaN rows for the
-    samples that are not finite; ``ok`` (B,) bool marks the finite samples.  The input of the
-    computation is ν = normalize(θ) (float64) rounded to the spec's compute dtype.
-    """
-    import torch
-
-    from pnp.jacobian import eigenvalues, features_and_jacobian, metric
-
-    param = engine.parametrization
-    nu = torch.as_tensor(np.asarray(param.nu(np.asarray(theta, dtype=np.float64))), dtype=engine.dtype)
-    nu = nu.to(engine.device)
-    S, J = features_and_jacobian(
-        engine.synth, engine.representation, nu, batch_size=engine.batch_size,
-        jacobian=engine.jacobian, parametrization=param, representation_dtype=engine.representation_dtype,
-    )
-    data: dict[str, np.ndarray] = {"features": S.to(torch.float32).cpu().numpy()}
-    ok = np.isfinite(data["features"]).all(axis=1)
-    if engine.jacobian:
-        M = metric(J)
-        data["jacobian"] = J.to(torch.float32).cpu().numpy()
-        data["metric"] = M.cpu().numpy()
-        data["eigvals"] = eigenvalues(M).cpu().numpy()
-        ok &= np.isfinite(data["jacobian"]).all(axis=(1, 2))
-        ok &= np.isfinite(data["metric"]).all(axis=(1, 2)) & np.isfinite(data["eigvals"]).all(axis=1)
-    if engine.audio:
-        with torch.no_grad():
-            x = engine.synth(param.theta(nu), validate=False)
-        data["audio"] = x.to(torch.float32).cpu().numpy()
-        ok &= np.isfinite(data["audio"]).all(axis=1)
-    for value in data.values():
-        value[~ok] = np.nan
-    return data, ok
-
-
-def process_chunk(group, chunk: int, engine: Engine) -> dict[str, Any]:
-    """Compute chunk ``chunk`` of the store ``group`` and write it (data, then status).
-
-    Returns ``{"chunk", "start", "stop", "done", "failed": [sample indices], "seconds"}``.
-    """
-    from pnp.store import DONE, FAILED, chunk_size_of, write_chunk
-
-    t0 = time.perf_counter()
-    c = chunk_size_of(group)
-    n = group["status"].shape[0]
-    start, stop = chunk * c, min(chunk * c + c, n)
-    theta = np.asarray(group["theta"][start:stop], dtype=np.float64)
-    data, ok = compute_block(engine, theta)
-    write_chunk(group, chunk, data, np.where(ok, DONE, FAILED).astype(np.uint8))
-    return {
-        "chunk": chunk,
-        "start": start,
-        "stop": stop,
-        "done": int(ok.sum()),
-        "failed": [int(start + i) for i in np.flatnonzero(~ok)],
-        "seconds": time.perf_counter() - t0,
-    }
 
 
 def _torch_threads(requested: int | None) -> int:

@@ -14,7 +14,7 @@ atomically)::
 
 With several stores, only the samples done in every store are used, so that the rows match.
 
-``python -m pipelines.evaluate dafx`` runs both on the complete DAFx'22 stores
+``python -m pnp.pipelines.evaluate dafx`` runs both on the complete DAFx'22 stores
 (``data/stores/amchirp_dafx_{jtfs,f4,scattering1d,mss}.zarr``) and copies the comparison to
 ``docs/figures/dafx_{knn,embed}.png`` and ``docs/results/dafx_{knn,embed}.json``.
 """
@@ -225,7 +225,7 @@ def run_knn(stores: Sequence[str], out: str, k: int = 5, space: str = "features"
     with _threads(threads):
         results = [knn_store(st, done, k, space, split, block_size, progress) for st in opened]
     reports = [r for r, _ in results]
-    for (rep, arrays), label in zip(results, labels):
+    for (rep, _arrays), label in zip(results, labels):
         rep["label"] = label
     # outputs
     title = lambda r: (f"{r['name']}: k={k}, {space} space, {r['n_query']} {split} queries")  # noqa: E731
@@ -425,7 +425,7 @@ def run_dafx(stores: Sequence[str] = DAFX_STORES, runs: str = "runs/dafx", figur
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m pipelines.evaluate",
+    p = argparse.ArgumentParser(prog="python -m pnp.pipelines.evaluate",
                                 description="the DAFx'22 comparison of representations (k-NN and Isomap)")
     p.add_argument("step", choices=["dafx"])
     p.add_argument("--stores", nargs="+", default=list(DAFX_STORES))

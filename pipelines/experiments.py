@@ -3,13 +3,13 @@
 Orchestration only: every number comes from :mod:`pnp.matching`.  Steps (run one or several;
 each writes JSON under ``--results`` and the ``figures`` step draws PNGs under ``--figures``)::
 
-    python -m pipelines.experiments landscapes   # amchirp, MSS & JTFS, shift 0 / 1024 / random 2**[8,12]
-    python -m pipelines.experiments match        # far & near inits, shifts 0 and 1024, both losses
-    python -m pipelines.experiments sweep        # 'anywhere' inits, shifts 0 .. 16384, both losses
-    python -m pipelines.experiments pairs        # chirp pairs (Fig. 1)
-    python -m pipelines.experiments presets      # fast vs paper JTFS preset agreement
-    python -m pipelines.experiments arpeggio     # arpeggio landscapes (shift 1024)
-    python -m pipelines.experiments figures      # figures + docs/results/table.json
+    python -m pnp.pipelines.experiments landscapes   # amchirp, MSS & JTFS, shift 0 / 1024 / random 2**[8,12]
+    python -m pnp.pipelines.experiments match        # far & near inits, shifts 0 and 1024, both losses
+    python -m pnp.pipelines.experiments sweep        # 'anywhere' inits, shifts 0 .. 16384, both losses
+    python -m pnp.pipelines.experiments pairs        # chirp pairs (Fig. 1)
+    python -m pnp.pipelines.experiments presets      # fast vs paper JTFS preset agreement
+    python -m pnp.pipelines.experiments arpeggio     # arpeggio landscapes (shift 1024)
+    python -m pnp.pipelines.experiments figures      # figures + docs/results/table.json
 
 Options: ``--losses jtfs,mss`` restricts the losses; ``--threads`` (default 1).
 """

@@ -2,7 +2,7 @@
 
 Orchestration only (the numbers come from :func:`pnp.jacobian.metric_trace_and_share`)::
 
-    python -m pipelines.metric_spread data/stores/amchirp_pnp_local.zarr data/stores/amchirp_train.zarr \\
+    python -m pnp.pipelines.metric_spread data/stores/amchirp_pnp_local.zarr data/stores/amchirp_train.zarr \\
         --out docs/results/metric_spread.json --figure docs/figures/metric_spread.png
 
 For every done sample of each store: trace(M) and the fraction of it carried by the zeroth-order
@@ -86,7 +86,7 @@ def figure(results: list[dict], path: str) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipelines.metric_spread", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m pnp.pipelines.metric_spread", description=__doc__.splitlines()[0])
     ap.add_argument("stores", nargs="+", metavar="STORE")
     ap.add_argument("--out", metavar="FILE.json", help="write the figures as JSON")
     ap.add_argument("--figure", metavar="FILE.png", help="draw the histogram")
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
               f"p90 {t['p90']:.3g}, max {t['max']:.3g} (max/min ×{r['trace_ratio_max_min']:.3g}); zeroth-order share "
               f"median {100 * s['median']:.2g} %, p90 {100 * s['p90']:.2g} %, max {100 * s['max']:.2g} %")
     if args.out:
-        cmd = "python -m pipelines.metric_spread " + " ".join(args.stores)
+        cmd = "python -m pnp.pipelines.metric_spread " + " ".join(args.stores)
         write_json(args.out, {"command": cmd, "stores": [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]})
     if args.figure:
         figure(results, args.figure)

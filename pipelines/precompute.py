@@ -7,7 +7,7 @@
 2. find the chunks that still hold pending samples (``status == 0``);
 3. attach to a dask.distributed cluster (``scheduler`` address or ``scheduler_file``) or start
    an embedded ``LocalCluster`` (``LocalCUDACluster`` from dask-cuda for several GPUs when it is
-   installed) and submit **one task per pending chunk** (:func:`pipelines._worker.run_chunk`:
+   installed) and submit **one task per pending chunk** (:func:`pnp.pipelines._worker.run_chunk`:
    the synth/representation are built once per worker; each task writes its own chunk region,
    data first and ``status`` last);
 4. follow the tasks with a progress bar (samples/s, ETA) and print a summary.
@@ -34,6 +34,7 @@ import numpy as np
 from pnp import allocator
 from pnp import store as pstore
 from pnp.spec import DatasetSpec, load_spec
+from pnp.store.compute import prepare_store  # noqa: F401 - part of this module's interface
 
 log = logging.getLogger(__name__)
 
@@ -152,51 +153,6 @@ def _ncpu() -> int:
 
 
 # ------------------------------------------------------------------------------ store
-def _n_coefs(synth, rep, param) -> int:
-    """K, from one forward pass at the centre of the space (float32, CPU)."""
-    import torch
-
-    with torch.no_grad():
-        nu = torch.zeros(1, param.dim, dtype=torch.float32)
-        return int(rep.features(synth(param.theta(nu), validate=False)).shape[1])
-
-
-def prepare_store(spec: DatasetSpec, path: str, device: str, storage_options: Mapping | None = None,
-                  out: TextIO | None = None):
-    """Create the store for ``spec`` or reopen it for resuming; returns ``(group, created)``.
-
-    The caller holds the writer lock (:class:`pnp.store.lock.WriterLock`).  Refuses
-    (``ValueError``) a store created from another spec, naming the differing fields;
-    ``FileExistsError`` when ``path`` holds files pnp did not write or damaged group metadata.
-    An unfinished creation (killed at any point) is started again.
-    """
-    path = pstore.normalise_path(path)
-    state = pstore.directory_state(path, storage_options)
-    pstore.refuse_foreign(path, state)
-    if state == "ready":
-        group = pstore.open_group(path, "r+", storage_options)
-        stored = dict(group.attrs).get("spec", {})
-        diff = spec.diff(stored)
-        if diff:
-            raise ValueError(
-                f"the store {path} was created from a different spec ({stored.get('name', '?')!r}); "
-                f"differing fields: {'; '.join(diff)}. Use the original spec to resume, or another --store path"
-            )
-        pstore.validate_store(group, path)
-        pstore.finish_creation(path, storage_options)  # a creation killed after 'ready'
-        return group, False
-    if state == "creating" and out:
-        print(f"store {path}: creation was interrupted, creating it again", file=out)
-    synth = spec.build_synth()
-    rep = spec.build_representation(synth)
-    param = spec.parametrization(synth)
-    K = _n_coefs(synth, rep, param)
-    attrs = pstore.provenance(spec, synth, rep, param, K, device)
-    n_time = synth.n_samples if spec.store["audio"] else None
-    group = pstore.create_store(path, spec, attrs, K, n_time=n_time, storage_options=storage_options)
-    return group, True
-
-
 def mark_dead_runs(path: str, storage_options: Mapping | None = None) -> int:
     """Mark the run records still 'running' as 'interrupted' (call under the writer lock: no
     other run is alive then).  Returns how many were marked."""
@@ -242,7 +198,7 @@ def _client(workers, threads_per_worker, scheduler, scheduler_file, device, n_ta
     import dask
     from distributed import Client, LocalCluster
 
-    from pipelines.cluster import dashboard_kwargs
+    from pnp.pipelines.cluster import dashboard_kwargs
 
     if scheduler or scheduler_file:
         target = scheduler or scheduler_file
@@ -280,7 +236,7 @@ def _client(workers, threads_per_worker, scheduler, scheduler_file, device, n_ta
             return Client(cluster), cluster, desc, 1
     else:
         workers = workers or max(1, min(ncpu, n_tasks))
-    torch_threads = 1  # see pipelines._worker._torch_threads
+    torch_threads = 1  # see pnp.pipelines._worker._torch_threads
     with dask.config.set(WORKER_CONFIG):
         cluster = LocalCluster(
             n_workers=workers,
@@ -377,7 +333,7 @@ def precompute(
     remote = bool(scheduler or scheduler_file) or client is not None
     if remote and workers is not None and client is None:
         raise ValueError("--workers applies to the embedded LocalCluster only; size a remote cluster on its side")
-    from pipelines._worker import resolve_device
+    from pnp.store.compute import resolve_device
 
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"--device must be 'auto', 'cpu' or 'cuda', got {device!r}")
@@ -469,7 +425,7 @@ def _precompute_locked(spec, path, workers, threads_per_worker, scheduler, sched
         from distributed import as_completed
         from tqdm.auto import tqdm
 
-        from pipelines._worker import run_chunk
+        from pnp.pipelines._worker import run_chunk
 
         for c in pending:
             fut = client.submit(run_chunk, path, dict(storage_options or {}) or None, spec_dict, spec_hash, c,
@@ -646,7 +602,11 @@ def verify(
         rep.problems.extend(str(p) for p in scan.problems)
         rep.max_errors.update(scan.max_errors)
         if scan.readable and recompute:
-            _recompute(rep, path, scan, recompute, seed, device, rtol, storage_options)
+            lines, problems, errors = integrity.recompute_samples(path, scan, recompute, seed, device, rtol,
+                                                                  storage_options)
+            rep.lines.extend(lines)
+            rep.problems.extend(problems)
+            rep.max_errors.update(errors)
         if repair:
             rep.repair = integrity.repair(scan, storage_options)
             rep.lines.extend(rep.repair.lines())
@@ -654,53 +614,3 @@ def verify(
         if lock is not None:
             lock.release()
     return rep
-
-
-def _recompute(rep: VerifyReport, path: str, scan, k: int, seed: int, device: str, rtol: float | None,
-               storage_options) -> None:
-    """Recompute ``k`` random done samples of healthy chunks and compare them with the store."""
-    group = pstore.open_group(path, "r", storage_options)
-    spec = DatasetSpec.from_dict(dict(group.attrs)["spec"], source=dict(group.attrs).get("spec_source"))
-    rtol = rtol if rtol is not None else (1e-5 if spec.compute["dtype"] == "float64" else 1e-4)
-    status = pstore.read_status(group)
-    c = pstore.chunk_size_of(group)
-    bad = set(scan.chunks_to_recompute())
-    done = np.flatnonzero((status == pstore.DONE) & ~np.isin(np.arange(status.size) // c, list(bad)))
-    if done.size == 0:
-        rep.problems.append("--recompute: no healthy done sample to recompute")
-        return
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(done, size=min(k, done.size), replace=False))
-    from pipelines._worker import build_engine, compute_block, resolve_device
-
-    engine = build_engine(spec, resolve_device(device))
-    theta = np.asarray(group["theta"].get_orthogonal_selection((pick, slice(None))))
-    data, ok = compute_block(engine, theta)
-    if not ok.all():
-        rep.problems.append(f"recomputed samples {pick[~ok].tolist()} are not finite but stored as done")
-    computed = [n for n in pstore.COMPUTED if n in group.array_keys()]
-    for name in computed:
-        nd = group[name].ndim
-        stored = np.asarray(group[name].get_orthogonal_selection((pick,) + (slice(None),) * (nd - 1)))
-        if name == "eigvals":
-            scale = np.maximum(np.abs(data[name]).max(axis=1), np.finfo(np.float64).tiny)
-            err = np.abs(stored - data[name]).max(axis=1) / scale
-        else:
-            err = _relerr(stored, data[name])
-        worst = float(np.nanmax(err)) if err.size else 0.0
-        rep.max_errors[f"recompute_{name}"] = worst
-        if not worst <= rtol:
-            rep.problems.append(f"array {name!r}: recomputed samples differ from the store (max relative error "
-                                f"{worst:.2e} > rtol {rtol:g}; samples {pick[~(err <= rtol)].tolist()})")
-    if all(rep.max_errors.get(f"recompute_{n}", 0.0) <= rtol for n in computed):
-        errs = ", ".join(f"{n} {rep.max_errors[f'recompute_{n}']:.1e}" for n in computed)
-        rep.lines.append(f"recomputed {pick.size} random done samples {pick.tolist()} on {engine.device}: "
-                         f"max relative errors {errs} (rtol {rtol:g})")
-
-
-def _relerr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-sample ‖a − b‖ / ‖b‖ over all axes but the first (float64)."""
-    a = a.reshape(a.shape[0], -1).astype(np.float64)
-    b = b.reshape(b.shape[0], -1).astype(np.float64)
-    den = np.linalg.norm(b, axis=1)
-    return np.linalg.norm(a - b, axis=1) / np.where(den > 0, den, 1.0)

@@ -225,7 +225,7 @@ def _run_on_dask(args: list[tuple], workers: int, client: Any, bar) -> None:
     """Submit the runs (longest first) and update ``bar`` as they finish."""
     from distributed import Client, LocalCluster, as_completed
 
-    from pipelines.cluster import dashboard_kwargs
+    from pnp.pipelines.cluster import dashboard_kwargs
 
     own = client is None
     if own:

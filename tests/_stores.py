@@ -4,7 +4,7 @@
 root: ``tests/`` has no ``__init__.py``, so pytest puts it on ``sys.path`` (rootdir conftest).
 
 The store is computed in-process with the precompute worker functions
-(:func:`pipelines.precompute.prepare_store` + :func:`pipelines._worker.process_chunk`), i.e.
+(:func:`pnp.pipelines.precompute.prepare_store` + :func:`pnp.pipelines._worker.process_chunk`), i.e.
 exactly the code a dask worker runs, without starting a cluster: a few seconds on one core.
 """
 
@@ -66,10 +66,10 @@ def build_tiny_store(path, *, jacobian: bool = True, audio: bool = False, counts
     spec's ``store`` options.
     An existing store of the same spec at ``path`` is completed (pending chunks) and reused.
     """
-    from pipelines._worker import build_engine, process_chunk
-    from pipelines.precompute import prepare_store
     from pnp import store as pstore
+    from pnp.pipelines.precompute import prepare_store
     from pnp.spec import loads_spec
+    from pnp.store.compute import build_engine, process_chunk
 
     spec = loads_spec(tiny_spec_text(jacobian=jacobian, audio=audio, counts=counts, chunk_size=chunk_size,
                                      seed=seed, duration=duration), source="tests/_stores.py")

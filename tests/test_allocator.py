@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 
-
 def test_tune_malloc_applies_on_glibc_and_is_idempotent():
     """In a fresh process: True on Linux with glibc (every mallopt call accepted), the same
     answer on a second call, and a large allocate/free/allocate cycle still works."""

@@ -15,8 +15,18 @@ import pytest
 
 from pnp import store as pstore
 from pnp.cli import main
-from pnp.geometry import (Embedding, KNNRegressor, kneighbors, knn_scores, linear_r2, log2_ratios, metric_kneighbors,
-                          open_store_data, overlap, pairwise_distances)
+from pnp.geometry import (
+    Embedding,
+    KNNRegressor,
+    kneighbors,
+    knn_scores,
+    linear_r2,
+    log2_ratios,
+    metric_kneighbors,
+    open_store_data,
+    overlap,
+    pairwise_distances,
+)
 from pnp.geometry.search import merge_topk
 from pnp.spec import loads_spec
 
@@ -389,6 +399,38 @@ def test_bad_options_give_clear_errors(stores, tmp_path, capsys, monkeypatch):
         Embedding("tsne").fit(np.zeros((10, 2)))
     with pytest.raises(ValueError, match="not fitted"):
         KNNRegressor().predict(np.zeros((1, 2)))
+
+
+def test_estimators_follow_scikit_learn_conventions():
+    """clone, get/set_params, NotFittedError, and R² equal to sklearn.metrics'."""
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.metrics import r2_score
+
+    from pnp.geometry.embedding import linear_r2
+    from pnp.geometry.knn import r2
+
+    est = KNNRegressor(k=3, space="features")
+    twin = clone(est)
+    assert twin is not est and twin.get_params() == est.get_params()
+    assert twin.set_params(k=2).k == 2 and est.k == 3
+    emb = clone(Embedding("pca", n_components=2, random_state=4))
+    assert emb.get_params()["random_state"] == 4 and emb.get_params()["method"] == "pca"
+    with pytest.raises(NotFittedError):
+        KNNRegressor().kneighbors(np.zeros((1, 2)))
+    with pytest.raises(NotFittedError):
+        Embedding("pca").transform(np.zeros((1, 2)))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    y = X[:, :2] @ rng.normal(size=(2, 3)) + 0.3 * rng.normal(size=(40, 3))
+    fitted = clone(est).fit(X, y)
+    pred = fitted.predict(X[:7])
+    np.testing.assert_allclose(r2(y[:7], pred), r2_score(y[:7], pred, multioutput="raw_values"), rtol=1e-12)
+    assert np.isnan(r2(np.ones((5, 1)), np.zeros((5, 1))))[0]  # a constant column
+    lin = linear_r2(X[:, :2], y)
+    ls = np.linalg.lstsq(np.c_[X[:, :2], np.ones(40)], y, rcond=None)[0]
+    np.testing.assert_allclose(lin, r2_score(y, np.c_[X[:, :2], np.ones(40)] @ ls, multioutput="raw_values"),
+                               rtol=1e-10)
     bad = np.ones((10, 3), np.float32)
     bad[4, 1] = np.nan
     with pytest.raises(ValueError, match="row 4 has non-finite values"):

@@ -12,8 +12,6 @@ import pnp.synth as ps
 from pnp.jacobian import Parametrization, eigenvalues, features_and_jacobian, metric
 
 
-
-
 @pytest.fixture(scope="module")
 def chirp():
     synth = ps.get("amchirp", duration=0.125)  # N = 1024

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 import pnp.synth as ps
-from pipelines.precompute import WORKER_CONFIG, precompute, verify
 from pnp import store as pstore
 from pnp.cli import main
 from pnp.jacobian import eigenvalues, features_and_jacobian, metric
+from pnp.pipelines.precompute import WORKER_CONFIG, precompute, verify
 from pnp.spec import load_spec
 from pnp.synth.amchirp import AMChirp
 

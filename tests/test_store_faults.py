@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.precompute import precompute
 from pnp import store as pstore
 from pnp.cli import main
 from pnp.data import StoreDataset
+from pnp.pipelines.precompute import precompute
 from pnp.store import integrity
 from pnp.store.lock import HOLDER_FILE, LOCK_FILE, StoreBusyError, WriterLock
 

@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from _stores import build_tiny_store
+
 from pnp.cli import main
 from pnp.data import SampleShuffleSampler, StoreDataset
 from pnp.loss import AdaptiveDamping, AudioSpectralLoss, max_eig_squared

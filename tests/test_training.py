@@ -9,8 +9,8 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from _stores import build_tiny_store
+
 from pnp.cli import main
 from pnp.data import StoreDataset
 from pnp.training import Encoder, LogScalogram, evaluate, load_encoder, train

@@ -47,7 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.evaluate import run_embed
+    from pnp.pipelines.evaluate import run_embed
 
     run_embed([args.store, *args.compare], args.out, method=args.method, n_neighbors=args.n_neighbors,
               n_components=args.n_components, max_samples=args.max_samples, split=args.split, seed=args.seed,

@@ -50,7 +50,7 @@ def add_shared_options(p: argparse.ArgumentParser, compare: str, block_size: str
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.evaluate import run_knn
+    from pnp.pipelines.evaluate import run_knn
 
     run_knn([args.store, *args.compare], args.out, k=args.k, space=args.space, split=args.split,
             block_size=args.block_size, threads=args.threads, progress=not args.quiet)

@@ -11,7 +11,7 @@ with them, an existing dask.distributed cluster does (its workers must import ``
 the store path).  Running the same command again resumes (only pending chunks are computed);
 a store created from another spec is refused.  One run writes a store at a time (a second is
 refused naming the first); a resumed store is first checked chunk by chunk and every damaged
-chunk is recomputed (``--skip-check`` skips the scan).  See :mod:`pipelines.precompute`.
+chunk is recomputed (``--skip-check`` skips the scan).  See :mod:`pnp.pipelines.precompute`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Execute ``pnp precompute``; 0 when the store is complete, 1 when samples remain
     pending (``--limit``) or failed."""
-    from pipelines.precompute import precompute
+    from pnp.pipelines.precompute import precompute
 
     options = None
     if args.storage_options:

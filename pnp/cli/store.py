@@ -118,7 +118,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from pipelines.precompute import verify
+    from pnp.pipelines.precompute import verify
 
     if args.recompute < 0:
         raise ValueError(f"--recompute must be an integer >= 0, got {args.recompute}")

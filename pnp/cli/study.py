@@ -10,7 +10,7 @@ Usage::
               [--workers 2 | --scheduler-file FILE] [--report-only] [--quiet]
 
 Runs (or resumes) each run as a dask task on the embedded LocalCluster, then writes
-``RUN_DIR/study.json``, ``study.md`` and ``figures/`` (see :mod:`pipelines.study`).
+``RUN_DIR/study.json``, ``study.md`` and ``figures/`` (see :mod:`pnp.pipelines.study`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ KINDS = ("pnp",)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from pipelines.study import DEFAULT_LOSSES, VARIANTS
+    from pnp.pipelines.study import DEFAULT_LOSSES, VARIANTS
     from pnp.training.trainer import ENCODER_KINDS
 
     p = subparsers.add_parser("study", help=HELP, description=HELP + ".")
@@ -67,7 +67,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.study import Protocol, study, table
+    from pnp.pipelines.study import Protocol, study, table
     from pnp.store import normalise_path
 
     losses = [x.strip() for x in str(args.losses).split(",") if x.strip()]

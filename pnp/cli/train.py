@@ -70,9 +70,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``pnp train``; prints the best epoch and where the run is."""
-    from pnp.training.trainer import train
-
-    from pnp.training.trainer import LAM0_AUTO
+    from pnp.training.trainer import LAM0_AUTO, train
 
     losses, dampings, schedules, devices, orders, encoders = args._choices
     loss = choice_option(args.loss, "loss", losses)

@@ -6,7 +6,7 @@
 * :mod:`~pnp.geometry.embedding` — :class:`Embedding` (Isomap / PCA / UMAP) and its quality;
 * :mod:`~pnp.geometry.plots` — figures.
 
-The ``pnp knn`` / ``pnp embed`` commands (:mod:`pipelines.evaluate`) run them on stores.
+The ``pnp knn`` / ``pnp embed`` commands (:mod:`pnp.pipelines.evaluate`) run them on stores.
 """
 
 from .embedding import METHODS, Embedding, embedding_quality, linear_r2

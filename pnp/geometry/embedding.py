@@ -36,6 +36,8 @@ import warnings
 from typing import Sequence
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from .reading import Rows, block_rows, check_matrix, read_rows
 from .search import kneighbors, pairwise_distances
@@ -57,8 +59,9 @@ def _take(X, rows: np.ndarray):
     return X[rows] if isinstance(X, Rows) else Rows(X, rows)
 
 
-class Embedding:
-    """Manifold embedding of feature vectors (see the module docs).
+class Embedding(TransformerMixin, BaseEstimator):
+    """Manifold embedding of feature vectors (see the module docs); a scikit-learn transformer
+    (``clone``, ``get_params`` / ``set_params``; unfitted calls raise ``NotFittedError``).
 
     Parameters
     ----------
@@ -210,8 +213,7 @@ class Embedding:
 
     # ------------------------------------------------------------------ transform
     def _check_fitted(self) -> None:
-        if not hasattr(self, "embedding_"):
-            raise ValueError("this Embedding is not fitted yet; call fit(X) first")
+        check_is_fitted(self, "embedding_")
 
     def transform(self, X) -> np.ndarray:
         """Coordinates (n, n_components) float64 of new rows X (n, K), numpy or dask, by blocks."""
@@ -278,14 +280,15 @@ class Embedding:
 
 
 def linear_r2(coords: np.ndarray, nu: np.ndarray) -> np.ndarray:
-    """R² (P,) float64 of the least-squares affine fit coords (n, C) → nu[:, p], per parameter."""
+    """R² (P,) float64 of the least-squares affine fit coords (n, C) → nu[:, p], per parameter
+    (``sklearn.linear_model.LinearRegression`` and ``sklearn.metrics.r2_score``); NaN for a
+    constant parameter."""
+    from sklearn.linear_model import LinearRegression
+
+    from .knn import r2
+
     coords, nu = np.asarray(coords, np.float64), np.asarray(nu, np.float64)
-    A = np.concatenate([coords, np.ones((coords.shape[0], 1))], axis=1)
-    coef, *_ = np.linalg.lstsq(A, nu, rcond=None)
-    res = ((A @ coef - nu) ** 2).sum(axis=0)
-    tot = ((nu - nu.mean(axis=0)) ** 2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(tot > 0, 1.0 - res / np.where(tot > 0, tot, 1.0), np.nan)
+    return r2(nu, LinearRegression().fit(coords, nu).predict(coords))
 
 
 def embedding_quality(X, coords, nu, names=None, trust_samples: int = 4096, trust_neighbors: int = 5,

@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils.validation import check_is_fitted
 
 from .reading import check_matrix
 from .search import GROUP_BYTES, kneighbors, metric_kneighbors
@@ -48,8 +51,10 @@ def _choice(value, name: str, choices: Sequence[str]) -> str:
     return value
 
 
-class KNNRegressor:
-    """k-NN regression of ν from features (or under the stored metric).
+class KNNRegressor(RegressorMixin, BaseEstimator):
+    """k-NN regression of ν from features (or under the stored metric); a scikit-learn
+    estimator (``clone``, ``get_params`` / ``set_params``; unfitted calls raise
+    ``sklearn.exceptions.NotFittedError``).
 
     Parameters
     ----------
@@ -109,8 +114,7 @@ class KNNRegressor:
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "X_"):
-            raise ValueError("this KNNRegressor is not fitted yet; call fit(X, y) first")
+        check_is_fitted(self, "X_")
 
     def kneighbors(self, X, ids=None):
         """(dist (q, k) float64, ind (q, k) int64 positions in the train set), nearest first."""
@@ -136,11 +140,12 @@ class KNNRegressor:
 
 
 def r2(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Per-column coefficient of determination (P,) float64; NaN for a constant column."""
-    ss_res = ((pred - y) ** 2).sum(axis=0)
-    ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+    """Per-column coefficient of determination (P,) float64 (``sklearn.metrics.r2_score``, raw
+    values); NaN for a constant column."""
+    y, pred = np.asarray(y, dtype=np.float64), np.asarray(pred, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)
+        out = np.atleast_1d(r2_score(y, pred, multioutput="raw_values", force_finite=False)).astype(np.float64)
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 def log2_ratios(ind: np.ndarray, theta_train: np.ndarray, theta_query: np.ndarray,

@@ -36,7 +36,7 @@ def plot_log2_ratios(ratios: Sequence[np.ndarray], labels: Sequence[str], names:
             ax.violinplot(vals, positions=pos, showextrema=False, widths=0.8)
             ax.boxplot(vals, positions=pos, widths=0.25, showfliers=False)
         ticks = []
-        for i, (d, label) in enumerate(zip(data, labels)):
+        for d, label in zip(data, labels):
             if d.size:
                 lo, med, hi = np.percentile(d, [25, 50, 75])
                 ticks.append(f"{label}\n{med:+.3f} [{lo:+.2f}, {hi:+.2f}]")

@@ -168,7 +168,7 @@ def _spec_of(obj: Any, storage_options: Any = None):
         return obj
     if isinstance(obj, Store):
         return obj.spec()
-    if hasattr(obj, "spec") and isinstance(getattr(obj, "spec"), DatasetSpec):
+    if hasattr(obj, "spec") and isinstance(obj.spec, DatasetSpec):
         return obj.spec
     if isinstance(obj, (str, os.PathLike)):
         return open_store(obj, storage_options).spec()

@@ -7,7 +7,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from pnp.figures import pyplot as _plt
-
 from pnp.matching.landscape import Landscape
 
 LABELS = {"f_m": "$f_m$ (Hz)", "gamma": r"$\gamma$ (oct/s)"}

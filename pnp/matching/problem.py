@@ -232,7 +232,7 @@ class MatchingProblem:
         if unknown or set(fixed) & set(free):
             raise ValueError(f"fixed parameters must be names of {space.names} not in {free}, got {sorted(fixed)}")
         self.fixed: dict[str, float] = {}
-        for i, p in enumerate(space.parameters):
+        for p in space.parameters:
             if p.name in free:
                 continue
             default = 512.0 if p.name == "f_c" else (math.sqrt(p.lo * p.hi) if p.is_log else 0.5 * (p.lo + p.hi))

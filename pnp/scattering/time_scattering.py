@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from kymatio.scattering1d.backend.torch_backend import TorchBackend1D
 from kymatio.scattering1d.core.scattering1d import scattering1d
 from kymatio.scattering1d.filter_bank import scattering_filter_factory

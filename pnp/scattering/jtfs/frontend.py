@@ -14,7 +14,6 @@ from pnp.scattering.jtfs.core import scatter
 from pnp.scattering.jtfs.filter_bank import parse_averaging
 from pnp.scattering.jtfs.plan import DEFAULT_EPS, FrequencyStage, Plan, WindowedFilter, build_plan
 
-
 #: time padding modes: kymatio 0.4's reflection, or the zeros of the PNP authors' JTFS
 PAD_MODES = ("reflect", "zero")
 

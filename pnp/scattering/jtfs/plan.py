@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from kymatio.scattering1d.filter_bank import gauss_1d
 
 from pnp.scattering.jtfs.filter_bank import (
