@@ -73,7 +73,7 @@ def _torch_threads(requested: int | None) -> int:
 
 
 def _state(store: str, storage_options: Mapping | None, spec_dict: dict, spec_hash: str, device: str,
-           torch_threads: int | None) -> _WorkerState:
+           torch_threads: int | None, malloc: bool = True) -> _WorkerState:
     key = (spec_hash, spec_dict["compute"]["batch_size"], device, store)
     state = _ENGINES.get(key)
     if state is not None:
@@ -88,7 +88,8 @@ def _state(store: str, storage_options: Mapping | None, spec_dict: dict, spec_ha
             from pnp.store import open_group
 
             torch.set_num_threads(_torch_threads(torch_threads))
-            tune_malloc()  # keep the JTFS's large temporaries on the heap (see pnp.allocator)
+            if malloc:
+                tune_malloc()  # keep the JTFS's large temporaries on the heap (see pnp.allocator)
             spec = DatasetSpec.from_dict(spec_dict)
             if spec.hash != spec_hash:
                 raise ValueError(f"spec hash mismatch on the worker ({spec.hash} != {spec_hash}): "
@@ -118,11 +119,13 @@ def run_chunk(
     chunk: int,
     device: str = "auto",
     torch_threads: int | None = None,
+    malloc: bool = True,
 ) -> dict[str, Any]:
-    """The dask task: compute and write one chunk; returns :func:`process_chunk`'s summary
+    """The dask task: compute and write one chunk (``malloc``: apply
+    :func:`pnp.allocator.tune_malloc` in this worker process first); returns :func:`process_chunk`'s summary
     plus ``cpu_seconds`` (CPU time of the task's thread), ``device``, ``pid``, ``maxrss`` (peak resident memory of this worker, bytes) and
     ``builds`` (engines built by this worker process so far)."""
-    state = _state(store, storage_options, spec_dict, spec_hash, device, torch_threads)
+    state = _state(store, storage_options, spec_dict, spec_hash, device, torch_threads, malloc)
     cpu0 = time.thread_time()
     out = process_chunk(state.group, chunk, state.engine)
     out.update(

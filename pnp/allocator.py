@@ -12,9 +12,12 @@ measurable on a batch-1 forward): ``benchmarks/jtfs.py`` with and without ``--de
 ceiling of glibc's own dynamic threshold) comes from the heap, and freed memory stays there
 for the next one.
 The price is that the process keeps its peak heap size until it exits (it never gives memory
-back early), which is what a precompute worker or a training process wants anyway. pnp's own
-entry points (the ``pnp`` command, the dask precompute workers, the benchmarks) call it; a
-library user may call it once at start-up.
+back early), which is what a precompute worker or a training process wants anyway. It is never
+applied on import: the ``pnp`` command applies it to its own process (``PNP_TUNE_MALLOC=0``
+turns that off), ``pnp precompute`` to the workers of its embedded cluster (not to the workers
+of a cluster it attaches to, unless ``--tune-malloc``; for ``dask worker`` processes, set
+``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` in their environment instead), the
+benchmarks to themselves; a library user may call it once at start-up.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ TRIM_THRESHOLD = 1 << 30
 #: extra space requested from the kernel each time the heap grows
 TOP_PAD = 64 * 1024 * 1024
 
-_STATE = {"tuned": None}
+_STATE: dict[str, bool | None] = {"tuned": None}
 
 
 def tune_malloc() -> bool:

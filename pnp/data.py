@@ -193,6 +193,7 @@ class StoreDataset(torch.utils.data.Dataset):
 
         status = pstore.read_status(group, strict=True, where=self.path)
         codes = np.asarray(pstore.read_block(group["split"], "split", 0, self.n_samples, self.path), dtype=np.int64)
+        pstore.check_layout_rows("split", codes, 0, self.path)
         code = SPLITS[split]
         in_split = np.ones(self.n_samples, dtype=bool) if code is None else codes == code
         where = f"split {split!r} of the store {self.path}"
@@ -310,9 +311,13 @@ class StoreDataset(torch.utils.data.Dataset):
             raise IndexError(f"position {int(bad)} is out of range for a dataset of {n} samples")
         return np.where(pos < 0, pos + n, pos)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, i: int | Sequence[int]) -> dict[str, torch.Tensor]:
+        """One sample (``i`` an integer position: tensors without the batch axis) or a whole
+        batch (``i`` a list of positions: :meth:`get_batch`, what :func:`make_loader` asks for)."""
+        if isinstance(i, (list, tuple, np.ndarray)):
+            return self.get_batch(i)
         if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
-            raise TypeError(f"StoreDataset positions must be integers, got {type(i).__name__}")
+            raise TypeError(f"StoreDataset positions must be integers or lists of integers, got {type(i).__name__}")
         return self.__getitems__([int(i)])[0]
 
     def __getitems__(self, positions: Sequence[int]) -> list[dict[str, torch.Tensor]]:
@@ -321,7 +326,7 @@ class StoreDataset(torch.utils.data.Dataset):
         n = int(batch["index"].shape[0])
         return [{k: v[b] for k, v in batch.items()} for b in range(n)]
 
-    def get_batch(self, positions: Sequence[int]) -> dict[str, torch.Tensor]:
+    def get_batch(self, positions: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
         """The samples at ``positions`` as one dict of batched tensors (leading axis B)."""
         pos = self._positions(positions)
         ids = self.indices[pos]
@@ -359,6 +364,7 @@ class StoreDataset(torch.utils.data.Dataset):
         data = pstore.read_block(arr, name, start, stop, self.path)
         if name in pstore.COMPUTED:
             pstore.check_done_finite(data, self._done[start:stop], name, np.arange(start, stop), self.path)
+        pstore.check_layout_rows(name, data, start, self.path)
         self.chunk_reads += 1
         if self.cache_bytes and data.nbytes <= self.cache_bytes:
             self._cache[key] = data
@@ -395,14 +401,16 @@ class StoreDataset(torch.utils.data.Dataset):
             raise ValueError(f"the store {self.path} has no 'metric' array ({_store_hint('metric')})")
         from tqdm.auto import tqdm
 
-        arr = self._array("metric")
+        arr = self._array("metric")  # read directly (not through the chunk cache)
         total = np.zeros((self.n_params, self.n_params), dtype=np.float64)
         chunks = self.indices // self.chunk_size
         touched = np.unique(chunks)
         for chunk in tqdm(touched, desc="mean metric", unit="chunk", disable=not progress):
             ids = self.indices[chunks == chunk]
             start = int(chunk) * self.chunk_size
-            block = np.asarray(arr[start : min(start + self.chunk_size, self.n_samples)], dtype=np.float64)
+            stop = min(start + self.chunk_size, self.n_samples)
+            block = pstore.read_block(arr, "metric", start, stop, self.path).astype(np.float64, copy=False)
+            pstore.check_done_finite(block, self._done[start:stop], "metric", np.arange(start, stop), self.path)
             total += block[ids - start].sum(axis=0)
         return torch.from_numpy(total / len(self))
 
@@ -508,6 +516,15 @@ class SampleShuffleSampler(torch.utils.data.Sampler):
 SHUFFLES = ("chunks", "samples")
 
 
+class BatchOfPositions(torch.utils.data.BatchSampler):
+    """Batches of positions from a per-sample sampler (``self.sampler``), for a ``DataLoader``
+    with ``batch_size=None``: the dataset reads each batch at once (:meth:`StoreDataset.get_batch`)
+    instead of sample by sample and re-stacked.  ``set_epoch`` is passed to the sampler."""
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+
+
 def make_loader(
     dataset: StoreDataset,
     batch_size: int,
@@ -521,8 +538,10 @@ def make_loader(
 ) -> torch.utils.data.DataLoader:
     """A ``DataLoader`` over ``dataset`` with a :class:`ChunkShuffleSampler` (``order="chunks"``)
     or, with ``shuffle`` and ``order="samples"``, a :class:`SampleShuffleSampler` drawing
-    ``samples_per_epoch`` positions per epoch (``loader.sampler``: call
-    ``loader.sampler.set_epoch(epoch)`` every epoch).  Batches are dicts of (B, …) tensors.
+    ``samples_per_epoch`` positions per epoch, grouped into batches by :class:`BatchOfPositions`
+    (``loader.sampler``; its ``.sampler`` is the per-sample one; call
+    ``loader.sampler.set_epoch(epoch)`` every epoch).  Batches are dicts of (B, …) tensors, each
+    read whole by the dataset (the same values and order as batching sample by sample).
     Extra keyword arguments go to ``DataLoader`` (``pin_memory``, ``persistent_workers``, …).
     ``ValueError`` for ``batch_size < 1``, ``num_workers < 0``, an unknown ``order``, or
     ``samples_per_epoch`` without ``order="samples"``."""
@@ -544,11 +563,9 @@ def make_loader(
         sampler: torch.utils.data.Sampler = SampleShuffleSampler(dataset, seed=seed, samples_per_epoch=samples_per_epoch)
     else:
         sampler = ChunkShuffleSampler(dataset, seed=seed, shuffle=shuffle)
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=int(batch_size), sampler=sampler, num_workers=int(num_workers), drop_last=drop_last,
-        **kwargs,
-    )
+    batches = BatchOfPositions(sampler, int(batch_size), drop_last)
+    return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=batches, num_workers=int(num_workers), **kwargs)
 
 
-__all__ = ["FIELDS", "INPUTS", "SHUFFLES", "SPLITS", "ChunkShuffleSampler", "SampleShuffleSampler", "StoreDataset",
+__all__ = ["FIELDS", "INPUTS", "SHUFFLES", "SPLITS", "BatchOfPositions", "ChunkShuffleSampler", "SampleShuffleSampler", "StoreDataset",
            "make_loader"]

@@ -4,7 +4,7 @@
 ``PNP_FAILPOINT=name`` kills the calling process's whole process group with ``SIGKILL`` at the
 first pass, ``name@k`` at the k-th pass in that process (for example the second chunk a worker
 writes).  The points mark the phases of store creation and writing (``directory-created``,
-``marker-written``, ``arrays-created``, ``split-written``, ``ready``, ``wipe``,
+``marker-written``, ``group-created``, ``arrays-created``, ``split-written``, ``ready``, ``wipe``,
 ``data-before-status``, ``chunk-done``, ``run-end``); a test starts ``pnp precompute`` in its own
 session with the variable set, then checks that the next run resumes to an identical store.
 """

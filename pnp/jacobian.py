@@ -27,7 +27,7 @@ representations are ``nn.Module`` s without trainable state, used as they are.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import torch
 from torch.func import jacfwd, vmap
@@ -110,6 +110,7 @@ class Parametrization:
         float64 tangents for float32 input, which would silently turn a float32 Jacobian
         computation into a mixed-precision one.
         """
+        cols: list[Any]  # None for the fixed parameters until the second pass
         cols, k = [], 0
         for p in self.space.parameters:
             if p.name in self.fixed:
@@ -211,7 +212,9 @@ def features_and_jacobian(
     Raises ``ValueError`` for a badly shaped ν, values outside [-1, 1], or bad fixed values.
     Non-finite outputs are returned as they are (callers decide what to do with them).
     """
-    param = parametrization or Parametrization(synth.space, fixed)
+    # synth / representation: pnp ones (typed nn.Module), whose own attributes mypy would see through
+    # nn.Module.__getattr__ (Tensor | Module), hence the casts to Any
+    param = parametrization or Parametrization(cast(Any, synth).space, fixed)
     nu = param.check_nu(nu)
     batch_size = _check_batch_size(batch_size)
     if representation_dtype is None:
@@ -231,16 +234,18 @@ def features_and_jacobian(
             with torch.no_grad():
                 dx, x = vmap(jacfwd(audio, has_aux=True))(block)  # (b, N, P), (b, N)
                 dx = dx.transpose(1, 2)  # (b, P, N)
-                S, dS = representation.features_jvp(x, dx, rdt) if rdt != nu.dtype else representation.features_jvp(x, dx)
+                S, dS = (cast(Any, representation).features_jvp(x, dx, rdt) if rdt != nu.dtype
+                         else cast(Any, representation).features_jvp(x, dx))
             J_parts.append(dS.transpose(1, 2))
         else:
             with torch.no_grad():
                 x = synth(param.theta(block), validate=False)
-                S = representation.features(x, rdt) if rdt != nu.dtype else representation.features(x)
+                S = (cast(Any, representation).features(x, rdt) if rdt != nu.dtype
+                     else cast(Any, representation).features(x))
         S_parts.append(S.detach())
     if not S_parts:  # B = 0: learn K from one point, return empty arrays
         with torch.no_grad():
-            K = representation.features(synth(param.theta(nu.new_zeros(1, param.dim)), validate=False), rdt).shape[1]
+            K = cast(Any, representation).features(synth(param.theta(nu.new_zeros(1, param.dim)), validate=False), rdt).shape[1]
         S0 = nu.new_zeros(0, K, dtype=rdt)
         return S0, (nu.new_zeros(0, K, param.dim, dtype=rdt) if jacobian else None)
     S = torch.cat(S_parts)

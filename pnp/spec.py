@@ -70,14 +70,14 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import numpy as np
 
 try:  # Python >= 3.11
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+    import tomli as tomllib  # type: ignore[no-redef, unused-ignore]  # no-redef: mypy for Python >= 3.11 only
 
 GRID_KINDS = ("regular", "jittered", "random")
 SPLIT_RULES = ("none", "pnp", "random")
@@ -468,7 +468,7 @@ class DatasetSpec:
                         f"(the grid has {c} bins)"
                     )
             try:
-                codes = pnp_split(samples, sp["n_test"], val_bins=[tuple(map(int, r)) for r in vb2], seed=sp["seed"])
+                codes = pnp_split(samples, sp["n_test"], val_bins=[cast(tuple[int, int], tuple(map(int, r))) for r in vb2], seed=sp["seed"])
             except ValueError as err:
                 raise ValueError(f"split: {err}") from None
         self._layout = Layout(

@@ -137,8 +137,20 @@ def test_dataloader_workers_give_the_same_samples(store):
     for i in a:
         for x, y in zip(a[i], b[i]):
             assert torch.equal(x, y)
+    # whole batches: the same batches, values and order as a per-sample DataLoader with collation
+    for drop_last in (False, True):
+        whole = make_loader(ds, batch_size=5, seed=1, drop_last=drop_last)
+        per_sample = torch.utils.data.DataLoader(ds, batch_size=5, sampler=ChunkShuffleSampler(ds, seed=1),
+                                                 drop_last=drop_last)
+        for epoch in (0, 1):
+            whole.sampler.set_epoch(epoch)
+            per_sample.sampler.set_epoch(epoch)
+            got, want = list(whole), list(per_sample)
+            assert len(got) == len(want) > 1
+            for g, w in zip(got, want):
+                assert g.keys() == w.keys() and all(torch.equal(g[k], w[k]) for k in g)
     loader = make_loader(ds, batch_size=4, drop_last=True)
-    assert isinstance(loader.sampler, ChunkShuffleSampler)
+    assert isinstance(loader.sampler.sampler, ChunkShuffleSampler)
     assert [len(batch["index"]) for batch in loader] == [4] * (len(ds) // 4)
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         make_loader(ds, batch_size=0)

@@ -128,7 +128,7 @@ def resume(work: Path, store: Path, client) -> None:
 
 
 # ------------------------------------------------------------------------------ kills
-KILL_POINTS = ["directory-created", "marker-written", "arrays-created", "split-written", "ready",
+KILL_POINTS = ["directory-created", "marker-written", "group-created", "arrays-created", "split-written", "ready",
                "data-before-status@1", "chunk-done@1", "chunk-done@2", "run-end"]
 
 
@@ -294,11 +294,18 @@ CORRUPTIONS = {
                                                                       np.nan, v)),
     "metric-not-JtJ": lambda s: _write(s, "metric", 0, lambda v: v * np.array([1.0, 1.02, 1.0, 1.0])[:, None, None]),
     "theta-bitflip": lambda s: _flip(_chunk_file(s, "theta", 0), 9),
+    "theta-deleted": lambda s: _chunk_file(s, "theta", 1).unlink(),
+    "nu-deleted": lambda s: _chunk_file(s, "nu", 0).unlink(),
+    "bin-deleted": lambda s: _chunk_file(s, "bin", 2).unlink(),
+    "split-deleted": lambda s: _chunk_file(s, "split", 1).unlink(),
+    "features-directory-deleted": lambda s: shutil.rmtree(s / "features"),
     "features-meta-garbled": lambda s: _garble_meta(s, "features"),
     "metric-meta-garbled": lambda s: _garble_meta(s, "metric"),
 }
 #: corruptions a reader cannot see without recomputing (values decode and are finite)
 READER_BLIND = {"metric-not-JtJ"}
+#: the arrays the k-NN / embedding reader uses (it never reads the Jacobian, eigenvalues or bins)
+GEOMETRY_READS = {"features", "metric", "theta", "nu", "split", "status"}
 
 
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
@@ -315,8 +322,19 @@ def test_every_corruption_is_reported_refused_and_repaired(kind, work, reference
     # readers refuse (or cannot see it without recomputing)
     if kind not in READER_BLIND:
         with pytest.raises(pstore.StoreDataError, match="array '"):
-            ds = StoreDataset(str(store), split="all", fields=("features", "jacobian", "metric", "eigvals", "theta"))
+            ds = StoreDataset(str(store), split="all",
+                              fields=("features", "jacobian", "metric", "eigvals", "theta", "nu", "bin"))
             ds.get_batch(range(len(ds)))
+    if kind.split("-")[0] in GEOMETRY_READS and kind not in READER_BLIND:
+        with pytest.raises(pstore.StoreDataError, match="array '"):
+            from pnp.geometry.reading import open_store_data
+
+            sd = open_store_data(str(store))
+            sd.theta(), sd.nu(), sd.metric(np.flatnonzero(sd.done))
+            from pnp.geometry.reading import read_rows
+
+            idx = np.flatnonzero(sd.done)
+            read_rows(sd.features(idx), 0, idx.size, "features", ids=idx)
     # repair, resume, identical
     assert main(["store", "verify", str(store), "--repair", "--no-progress"]) == 1
     out = capsys.readouterr().out
@@ -391,3 +409,47 @@ def test_knn_and_embed_on_an_unfinished_store_warn_with_the_count(work, referenc
     err = capsys.readouterr().err
     assert f"warning: {store}: 4 of {N} samples are pending and 0 failed; they are left out" in err
     assert json.loads((work / "knn_out" / "report.json").read_text())["samples_left_out"] == 4
+
+
+def test_damaged_attributes_and_schema_are_reported_not_raised(work, reference, capsys):
+    store = work / "bad-attrs.zarr"
+    shutil.copytree(reference, store)
+    meta = json.loads((store / "zarr.json").read_text())
+    meta["attributes"]["params"] = None
+    meta["consolidated_metadata"]["metadata"]["status"]["fill_value"] = 1  # a missing chunk would read as done
+    (store / "zarr.json").write_text(json.dumps(meta))
+    assert main(["store", "verify", str(store), "--no-progress"]) == 1
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "attribute 'params' must be a JSON list" in out.out
+    assert main(["store", "info", str(store)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "attribute 'params' must be a JSON list" in err and "\n" not in err
+    meta["attributes"]["params"] = ["f_m", "gamma"]
+    (store / "zarr.json").write_text(json.dumps(meta))
+    assert main(["store", "verify", str(store), "--no-progress"]) == 1
+    assert "status: fill value 1, expected 0" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="status: fill value 1, expected 0"):
+        StoreDataset(str(store), split="all", fields=("nu",))
+
+
+def test_repair_never_writes_into_a_directory_pnp_did_not_write(work, capsys):
+    d = work / "not-a-store"
+    d.mkdir()
+    (d / "notes.txt").write_text("x")
+    assert main(["store", "verify", str(d), "--repair", "--no-progress"]) == 2
+    assert "pnp did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in d.iterdir()) == ["notes.txt"]
+
+
+def test_a_changed_grid_is_reported_and_never_overwritten(work, reference, client):
+    store = work / "other-grid.zarr"
+    shutil.copytree(reference, store)
+    g = pstore.open_group(str(store), "r+")
+    theta = g["theta"][:]
+    theta[3, 0] *= 1.001  # a valid value that is not this pnp's grid
+    g["theta"][:] = theta
+    rep = integrity.scan(str(store))
+    assert any("differ from the spec's grid" in str(p) and p.repair == integrity.NONE for p in rep.problems)
+    with pytest.raises(ValueError, match="cannot repair"):
+        precompute(work / "spec.toml", store, client=client, progress=False, out=None)
+    assert np.array_equal(pstore.open_group(str(store))["theta"][:], theta)

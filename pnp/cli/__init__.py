@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from pnp.allocator import tune_malloc
@@ -28,11 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    tune_malloc()  # keep the JTFS's large temporaries on the heap (see pnp.allocator)
+    if os.environ.get("PNP_TUNE_MALLOC", "1") != "0":
+        tune_malloc()  # keep the JTFS's large temporaries on the heap (see pnp.allocator)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as err:
         print(f"pnp {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # e.g. a cluster that does not start, a lost connection
+        print(f"pnp {args.command}: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"pnp {args.command}: interrupted; what was finished is kept: run the same command again to resume",

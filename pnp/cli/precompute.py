@@ -4,7 +4,7 @@ Usage::
 
     pnp precompute SPEC --store PATH [--workers N] [--threads-per-worker T]
                    [--scheduler ADDRESS | --scheduler-file FILE] [--device auto|cpu|cuda]
-                   [--limit N] [--dashboard] [--skip-check] [--no-progress]
+                   [--limit N] [--dashboard] [--[no-]tune-malloc] [--skip-check] [--no-progress]
 
 Without ``--scheduler`` / ``--scheduler-file`` an embedded dask ``LocalCluster`` runs the job;
 with them, an existing dask.distributed cluster does (its workers must import ``pnp`` and reach
@@ -44,6 +44,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help='fsspec options for URL stores, as JSON (e.g. \'{"anon": false}\')')
     p.add_argument("--dashboard", action="store_true",
                    help="serve dask's dashboard (embedded cluster; on :8787 or the next free port)")
+    p.add_argument("--tune-malloc", action=argparse.BooleanOptionalAction, default=None,
+                   help="glibc allocator settings in every worker (pnp.allocator; default: on for the embedded "
+                        "cluster, off for --scheduler / --scheduler-file workers)")
     p.add_argument("--skip-check", action="store_true",
                    help="resume without first scanning the store for damaged chunks (the scan reads it once)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         dashboard=args.dashboard,
         check=not args.skip_check,
+        tune_malloc=args.tune_malloc,
     )
     if summary.failed:
         return 1

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--lam and --damping apply to --loss pnp only, not {loss}")
     seed = int_option(args.seed, "seed", 0)
     workers = int_option(args.workers, "workers", 0)
-    protocol = {
+    protocol: dict[str, Any] = {
         "accelerator": None if args.accelerator is None else float_option(args.accelerator, "accelerator"),
         "brake": None if args.brake is None else float_option(args.brake, "brake"),
         "lr_plateau": None if args.lr_plateau is None else int_option(args.lr_plateau, "lr-plateau", 0),

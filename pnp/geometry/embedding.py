@@ -147,7 +147,9 @@ class Embedding(TransformerMixin, BaseEstimator):
                 inside, outside = np.flatnonzero(labels == c), np.flatnonzero(labels != c)
                 d, j = kneighbors(_take(Xf, inside), _take(Xf, outside), 1, block_size=self.block_size)
                 best = int(np.argmin(d[:, 0]))
-                rows.append(inside[[best]]), cols.append(outside[j[[best], 0]]), vals.append(d[[best], 0])
+                rows.append(inside[[best]])
+                cols.append(outside[j[[best], 0]])
+                vals.append(d[[best], 0])
             graph = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
             n_comp, labels = connected_components(graph, directed=False)
         if self.graph_components_ > 1:

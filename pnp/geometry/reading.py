@@ -124,6 +124,8 @@ def read_rows(x: Any, start: int, stop: int, name: str = "features", ids: np.nda
     A lazy array is computed for that slice only (the chunks it touches are read and
     decompressed).  ``ids`` (n,) are the store indices of the rows, to name a non-finite sample.
     """
+    if ids is None and isinstance(x, Rows):  # rows selected from a store: name the store's samples
+        ids = x.idx
     block = x[start:stop]
     try:
         if isinstance(block, Rows):
@@ -137,8 +139,12 @@ def read_rows(x: Any, start: int, stop: int, name: str = "features", ids: np.nda
         raise ValueError(f"{name} must be a floating-point array, got dtype {block.dtype}")
     if not np.isfinite(block).all():
         bad = start + int(np.flatnonzero(~np.isfinite(block).reshape(block.shape[0], -1).all(axis=1))[0])
-        which = f"sample {int(ids[bad])} of the store" if ids is not None else f"row {bad}"
-        raise ValueError(f"{name}: {which} has non-finite values; recompute or exclude it")
+        if ids is not None:  # rows of a store: its data are damaged
+            from pnp.store import REPAIR_HINT, StoreDataError
+
+            raise StoreDataError(f"array {name!r}: sample {int(ids[bad])} of the store has non-finite values; "
+                                 f"{REPAIR_HINT}")
+        raise ValueError(f"{name}: row {bad} has non-finite values; recompute or exclude it")
     return block
 
 
@@ -247,6 +253,9 @@ class StoreData:
                 self._theta = np.asarray(self.store["theta"].compute(), dtype=np.float64)
             except Exception as err:  # noqa: BLE001
                 raise _unreadable("theta", err) from None
+            from pnp.store import check_layout_rows
+
+            check_layout_rows("theta", self._theta, 0, self.path)
         return self._theta if idx is None else self._theta[np.asarray(idx)]
 
     def nu(self, idx: np.ndarray | None = None) -> np.ndarray:
@@ -255,6 +264,9 @@ class StoreData:
             nu = np.asarray(self.store["nu"].compute(), dtype=np.float64)
         except Exception as err:  # noqa: BLE001
             raise _unreadable("nu", err) from None
+        from pnp.store import check_layout_rows
+
+        check_layout_rows("nu", nu, 0, self.path)
         return nu if idx is None else nu[np.asarray(idx)]
 
     def metric(self, idx: np.ndarray | None = None) -> np.ndarray:
@@ -286,14 +298,15 @@ class StoreData:
 def open_store_data(path: str, storage_options: dict | None = None) -> StoreData:
     """Open the store at ``path`` for evaluation (``FileNotFoundError`` / ``ValueError`` with the
     reason when it is missing or not a valid pnp store)."""
-    from pnp.store import open_store
+    from pnp.store import check_layout_rows, open_store, read_block
     from pnp.synth.space import ParameterSpace
 
     st = open_store(path, storage_options)
     params = list(st.attrs["params"])
     full = ParameterSpace.from_dict(st.attrs["parameter_space"])
     space = ParameterSpace([full[n] for n in params], name=full.name)
-    split = np.asarray(st["split"].compute(), dtype=np.int8)
+    split = np.asarray(read_block(st.group["split"], "split", 0, st.n_samples, st.path), dtype=np.int8)
+    check_layout_rows("split", split, 0, st.path)
     status = np.asarray(st.status(), dtype=np.uint8)
     return StoreData(path=st.path, store=st, params=params, space=space, split=split, status=status)
 

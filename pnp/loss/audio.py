@@ -22,7 +22,7 @@ Both render the predicted sound ``x̂ = g(θ(ν̂))`` and compare it with the ta
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -88,7 +88,7 @@ class AudioSpectralLoss(nn.Module):
         if distance not in AUDIO_LOSSES:
             raise ValueError(f"distance must be one of {', '.join(map(repr, AUDIO_LOSSES))}, got {distance!r}")
         longest = MRSTFT_LONGEST_FFT if distance == "mrstft" else SPECL2_FFT_SIZES[0]
-        if synth.n_samples <= longest // 2:
+        if cast(Any, synth).n_samples <= longest // 2:  # a pnp synth (mypy: nn.Module.__getattr__)
             raise ValueError(f"the {distance} loss needs sounds longer than {longest // 2} samples (half its longest "
                              f"FFT, {longest}); the synth renders {synth.n_samples}")
         self.synth = synth
@@ -107,6 +107,7 @@ class AudioSpectralLoss(nn.Module):
         """The distance between two audio batches (B, N) (scalar)."""
         if self.distance == "specl2":
             return specl2_distance(x_hat, x)
+        assert self.mrstft is not None  # distance == "mrstft"
         return self.mrstft(x_hat[:, None], x[:, None])
 
     def forward(self, nu_hat: torch.Tensor, audio: torch.Tensor | None = None, nu: torch.Tensor | None = None) -> torch.Tensor:
@@ -116,6 +117,7 @@ class AudioSpectralLoss(nn.Module):
         if not is_transformed(nu_hat):
             self.parametrization.check_nu(nu_hat.detach())
         if audio is None:
+            assert nu is not None  # checked at the top: audio or nu is given
             with torch.no_grad():
                 audio = self.render(nu)
         if not isinstance(audio, torch.Tensor) or audio.dim() != 2 or audio.shape[0] != nu_hat.shape[0]:

@@ -65,6 +65,8 @@ class PNPLoss(nn.Module):
     ``torch.func.vmap`` / ``grad`` / ``jacfwd`` (no value reads of the inputs).
     """
 
+    mean_metric: torch.Tensor | None  # a buffer with damping="mean", None otherwise
+
     def __init__(self, damping: str = "identity", mean_metric: Any = None):
         super().__init__()
         if damping not in DAMPINGS:
@@ -108,6 +110,7 @@ class PNPLoss(nn.Module):
             elif self.damping == "diag":
                 D = torch.diag_embed(torch.diagonal(M, dim1=-2, dim2=-1))
             else:
+                assert self.mean_metric is not None  # damping == "mean": the buffer is set in __init__
                 if tuple(self.mean_metric.shape) != (P, P):
                     raise ValueError(f"PNPLoss: mean_metric has shape {tuple(self.mean_metric.shape)} but nu_hat has "
                                      f"P = {P} parameters")

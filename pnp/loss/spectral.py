@@ -16,7 +16,7 @@ both), which is what the PNP loss approximates to first order with the precomput
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -52,6 +52,8 @@ class SpectralLoss(nn.Module):
     Gaussian tails give NaN gradients through a modulus, see :func:`pnp.matching.problem.flush_tiny`).
     """
 
+    representation: Any  # a pnp representation: an nn.Module with features()
+
     def __init__(self, synth: nn.Module, representation: nn.Module, parametrization: Any, distance: str = "l2"):
         super().__init__()
         from pnp.jacobian import Parametrization
@@ -63,9 +65,10 @@ class SpectralLoss(nn.Module):
                              f"{type(representation).__name__}")
         if not isinstance(parametrization, Parametrization):
             raise ValueError(f"parametrization must be a pnp.jacobian.Parametrization, got {type(parametrization).__name__}")
-        if parametrization.space.names != synth.space.names:
+        # cast(Any, synth): a pnp synth's space, which mypy would type through nn.Module.__getattr__
+        if parametrization.space.names != cast(Any, synth).space.names:
             raise ValueError(f"parametrization is for the parameters {parametrization.space.names}, the synth has "
-                             f"{synth.space.names}")
+                             f"{cast(Any, synth).space.names}")
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {', '.join(map(repr, DISTANCES))}, got {distance!r}")
         self.synth = synth
@@ -99,6 +102,7 @@ class SpectralLoss(nn.Module):
         if not is_transformed(nu_hat):
             self.parametrization.check_nu(nu_hat.detach())
         if target is None:
+            assert nu is not None  # checked at the top: nu or target is given
             if not is_transformed(nu):
                 self.parametrization.check_nu(nu)
             with torch.no_grad():

@@ -123,7 +123,7 @@ def init_points(scheme: str, n: int, target_nu: Any, seed: int = 0) -> np.ndarra
     target_nu = np.asarray(target_nu, dtype=np.float64)
     P = target_nu.size
     rng = np.random.default_rng(seed)
-    out = []
+    out: list[np.ndarray] = []
     tries = 0
     while len(out) < n:
         tries += 1

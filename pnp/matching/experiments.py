@@ -73,6 +73,7 @@ def run_matching(
             if bar is not None:
                 bar.close()
         seconds = time.perf_counter() - t0
+        assert res.distance is not None  # bold_driver was given target_nu
         final = res.distance[-1]
         runs.append(
             {

@@ -19,7 +19,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -79,7 +79,8 @@ class Landscape:
 
     @property
     def argmin(self) -> tuple[int, int]:
-        return tuple(int(k) for k in np.unravel_index(np.argmin(self.loss), self.loss.shape))
+        # two indices: loss is (n, n)
+        return cast(tuple[int, int], tuple(int(k) for k in np.unravel_index(np.argmin(self.loss), self.loss.shape)))
 
     def summary(self) -> dict[str, Any]:
         """JSON-able numbers describing the landscape (see :func:`landscape_stats`)."""
@@ -135,7 +136,8 @@ class Landscape:
             target=self.target,
             seconds=self.seconds,
             config=json.dumps(self.config),
-            **{f"axis_{n}": a for n, a in zip(self.names, self.axes)},
+            # cast: mypy would match the ** mapping against allow_pickle (bool) too
+            **cast(dict[str, Any], {f"axis_{n}": a for n, a in zip(self.names, self.axes)}),
         )
         js = os.path.join(out_dir, "summary.json")
         with open(js, "w") as f:
@@ -239,6 +241,7 @@ def compute_landscape(
             bar.close()
     seconds = time.perf_counter() - t0
     theta = problem.theta_free(flat_nu).reshape(n, n, 2)
+    assert grad is not None  # evaluate(..., grad=True)
     grad_nu = grad.reshape(n, n, 2)
     config = {
         "command": "landscape",

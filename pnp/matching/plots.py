@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, cast
 
 import numpy as np
 
 from pnp.figures import pyplot as _plt
 from pnp.matching.landscape import Landscape
 
+if TYPE_CHECKING:
+    from matplotlib.contour import QuadContourSet
+
 LABELS = {"f_m": "$f_m$ (Hz)", "gamma": r"$\gamma$ (oct/s)"}
-NICE = {"f_m": [4, 6, 8, 12, 16], "gamma": [0.5, 1, 2, 4]}
+NICE: dict[str, list[float]] = {"f_m": [4, 6, 8, 12, 16], "gamma": [0.5, 1, 2, 4]}
 
 
 def _nu_ticks(values: Sequence[float], axis: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -35,7 +38,7 @@ def _target_nu(land: Landscape) -> np.ndarray:
     return np.array([np.interp(np.log(t), np.log(a), land.nu_axis) for t, a in zip(land.target, land.axes)])
 
 
-def draw_landscape(ax2d, land: Landscape, ax3d=None, title: str | None = None) -> None:
+def draw_landscape(ax2d, land: Landscape, ax3d=None, title: str | None = None) -> QuadContourSet:
     """Contour + −∇L quiver on ``ax2d`` (and the 3-D surface on ``ax3d`` if given)."""
     nu = land.nu_axis
     X, Y = np.meshgrid(nu, nu, indexing="ij")
@@ -163,8 +166,9 @@ def draw_shift_sweep(ax, items: Sequence[tuple[str, dict[str, Any]]], threshold:
         eb = ax.errorbar(x, mean, yerr=[lo, hi], fmt="o-", capsize=3, label=label)
         for xi, f in zip(x, finals):
             ax.plot(np.full(f.size, xi), f, ".", color=eb[0].get_color(), alpha=0.4)
-    ax.set_xticks(np.arange(len(shifts)))
-    ax.set_xticklabels([str(s) for s in shifts], rotation=0, fontsize=8)
+    # a list once the loop has run (items is non-empty); cast, not assert: no behaviour change otherwise
+    ax.set_xticks(np.arange(len(cast(list[Any], shifts))))
+    ax.set_xticklabels([str(s) for s in cast(list[Any], shifts)], rotation=0, fontsize=8)
     ax.set_xlabel("time shift (samples)")
     ax.set_ylabel("final parameter distance")
     if threshold:

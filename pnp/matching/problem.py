@@ -334,6 +334,7 @@ class MatchingProblem:
                 L = ((feats - target) ** 2).sum(-1)
                 if grad:
                     (g,) = torch.autograd.grad(L.sum(), v)
+                    assert grads is not None  # allocated when grad
                     grads[a:b] = g.detach().double().numpy()
             losses[a:b] = L.detach().double().numpy()
             if progress is not None:

@@ -30,7 +30,7 @@ calling the kymatio module directly, and neither changes the numbers:
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -132,7 +132,7 @@ class TimeScattering(Representation):
         J = int(J)
         # Q
         if _is_int(Q):
-            Q_t: tuple[int, ...] = (int(Q), 1)
+            Q_t: tuple[int, ...] = (int(cast(int, Q)), 1)  # an integer: _is_int does not narrow
         elif isinstance(Q, (tuple, list)) and len(Q) in (1, 2) and all(_is_int(q) for q in Q):
             Q_t = tuple(int(q) for q in Q) + ((1,) if len(Q) == 1 else ())
         else:

@@ -318,8 +318,8 @@ def directory_state(path: str, storage_options: Mapping | None = None) -> str:
             marker = dict(group.attrs).get(MARKER)
         except ValueError:
             return "creating" if CREATION_MARKER in names else "damaged"
-        if not isinstance(marker, dict):
-            return "foreign"
+        if not isinstance(marker, dict):  # a group without pnp's attributes: pnp's only while creating
+            return "creating" if CREATION_MARKER in names else "foreign"
         return "ready" if marker.get("state") == "ready" else "creating"
     if CREATION_MARKER in names:
         return "creating"
@@ -467,6 +467,7 @@ def create_store(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             group = zarr.open_group(path, **kwargs)
+        _failpoint("group-created")
         group.attrs.update(attrs)
         for name, a in arrays.items():
             shape = tuple(sizes[d] for d in a.dims)
@@ -598,6 +599,30 @@ class StoreDataError(ValueError):
     checksum, a truncated or missing file), or a done sample without finite data."""
 
 
+#: arrays written whole at creation: every row must hold a valid value
+LAYOUT = ("theta", "nu", "bin", "split")
+
+
+def check_layout_rows(name: str, values: np.ndarray, start: int, where: str = "") -> None:
+    """Raise :class:`StoreDataError` if rows of a layout array hold fill values or invalid codes
+    (a missing chunk reads as the fill value): θ and ν must be finite, bins >= 0, split codes
+    0 / 1 / 2.  ``start`` is the sample id of the first row."""
+    if name not in LAYOUT or values.size == 0:
+        return
+    flat = values.reshape(values.shape[0], -1)
+    if name in ("theta", "nu"):
+        bad = ~np.isfinite(flat).all(axis=1)
+    elif name == "bin":
+        bad = (flat < 0).any(axis=1)
+    else:
+        bad = ~np.isin(flat, (0, 1, 2)).all(axis=1)
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        shown = ", ".join(str(start + int(r)) for r in rows[:10]) + (" …" if rows.size > 10 else "")
+        raise StoreDataError(f"{where + ': ' if where else ''}array {name!r}: {rows.size} sample(s) hold no valid "
+                             f"layout value (samples {shown}; a missing or damaged chunk); {REPAIR_HINT}")
+
+
 REPAIR_HINT = "run `pnp store verify --repair STORE`, then `pnp precompute` with the store's spec, to recompute it"
 
 
@@ -682,6 +707,14 @@ class Store:
         return xr.open_zarr(self.path, consolidated=True)
 
 
+def _same_fill(got: Any, want: Any) -> bool:
+    try:
+        g, w = float(np.asarray(got)), float(want)
+    except (TypeError, ValueError):
+        return False
+    return (np.isnan(g) and np.isnan(w)) or g == w
+
+
 def validate_store(group, path: str = "") -> None:
     """Raise ``ValueError`` listing every way the group departs from the schema."""
     attrs = dict(group.attrs)
@@ -695,9 +728,15 @@ def validate_store(group, path: str = "") -> None:
         raise ValueError(f"{where}: store creation was interrupted (state {marker.get('state')!r}); "
                          "re-run `pnp precompute` with the same spec to recreate it")
     problems = []
-    for key in ("spec", "params", "n_coefs", "representation", "synth", "normalizer", "compression"):
+    types = {"spec": dict, "params": list, "n_coefs": int, "representation": dict, "synth": dict, "normalizer": dict,
+             "compression": dict}
+    for key, kind in types.items():
         if key not in attrs:
             problems.append(f"attribute {key!r} missing")
+        elif not isinstance(attrs[key], kind) or isinstance(attrs[key], bool):
+            problems.append(f"attribute {key!r} must be a JSON {kind.__name__}, got {type(attrs[key]).__name__}")
+    if not problems and not isinstance(attrs["spec"].get("store", {}), dict):
+        problems.append("attribute 'spec' has a 'store' entry that is not a table")
     if problems:
         raise ValueError(f"{where} is not a valid pnp store: " + "; ".join(problems))
     spec = attrs["spec"]
@@ -716,6 +755,9 @@ def validate_store(group, path: str = "") -> None:
             problems.append(f"{name}: dimension names {dims}, expected {a.dims}")
         if str(arr.dtype) != a.dtype:
             problems.append(f"{name}: dtype {arr.dtype}, expected {a.dtype}")
+        elif not _same_fill(arr.metadata.fill_value, a.fill):
+            got = np.asarray(arr.metadata.fill_value).item()
+            problems.append(f"{name}: fill value {got!r}, expected {a.fill!r}")
         sizes = shapes(n or 0, P, K, arr.shape[-1] if name == "audio" else None)
         want = tuple(sizes[d] for d in a.dims)
         if tuple(arr.shape) != want:

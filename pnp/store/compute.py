@@ -111,6 +111,7 @@ def compute_block(engine: Engine, theta: np.ndarray) -> tuple[dict[str, np.ndarr
     data: dict[str, np.ndarray] = {"features": S.to(torch.float32).cpu().numpy()}
     ok = np.isfinite(data["features"]).all(axis=1)
     if engine.jacobian:
+        assert J is not None  # features_and_jacobian(..., jacobian=True)
         M = metric(J)
         data["jacobian"] = J.to(torch.float32).cpu().numpy()
         data["metric"] = M.cpu().numpy()

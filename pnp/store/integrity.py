@@ -107,9 +107,10 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
     try:
         group = pstore.open_group(path, "r", storage_options)
         pstore.validate_store(group, path)
-    except (ValueError, FileNotFoundError, PermissionError) as err:
+    except Exception as err:  # noqa: BLE001 - a damaged store is reported, never raised
         rep.readable = False
-        rep.add(f"cannot be used: {err}")
+        text = str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
+        rep.add(f"cannot be used: {text}")
         return rep
     attrs = dict(group.attrs)
     for text in pstore.array_metadata_problems(group, path, storage_options):
@@ -130,9 +131,9 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
     status = np.zeros(S, dtype=np.uint8)
     usable = np.ones(len(ranges), dtype=bool)
     for i, (a, b) in enumerate(ranges):
-        values, err = _read(group, "status", a, b)
-        if err:
-            rep.add(f"cannot be read ({err})", "status", i, (a, b), RECOMPUTE)
+        values, failure = _read(group, "status", a, b)
+        if failure:
+            rep.add(f"cannot be read ({failure})", "status", i, (a, b), RECOMPUTE)
             usable[i] = False
             continue
         status[a:b] = values
@@ -158,12 +159,12 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
     for name in base:
         parts, bad = [], False
         for i, (a, b) in enumerate(ranges):
-            values, err = _read(group, name, a, b)
-            if err:
-                rep.add(f"cannot be read ({err})", name, i, (a, b), LAYOUT)
+            part, failure = _read(group, name, a, b)
+            if failure:
+                rep.add(f"cannot be read ({failure})", name, i, (a, b), LAYOUT)
                 bad = True
             else:
-                parts.append(values)
+                parts.append(part)
         if not bad:
             got[name] = np.concatenate(parts) if parts else np.asarray(group[name][:0])
     if layout and got:
@@ -178,9 +179,15 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
             differ = []
         for name in differ:
             rows = np.flatnonzero((got[name] != want[name]).reshape(S, -1).any(axis=1))
-            chunks = sorted({int(r) // c for r in rows})
-            rep.problems.append(_rows_problem(f"{rows.size} row(s) differ from the spec's grid", name, chunks, rows,
-                                               LAYOUT))
+            unfilled = _unfilled_rows(name, got[name])
+            if unfilled.size:  # fill values where the layout was lost: rewritten from the spec
+                rep.problems.append(_rows_problem(f"{unfilled.size} row(s) hold no layout value (missing chunk?)",
+                                                  name, sorted({int(r) // c for r in unfilled}), unfilled, LAYOUT))
+            rest = np.setdiff1d(rows, unfilled)
+            if rest.size:  # valid but different values: another pnp version's grid? never overwritten
+                rep.problems.append(_rows_problem(
+                    f"{rest.size} row(s) differ from the spec's grid as this pnp builds it (a store from another "
+                    "pnp version?); not repaired", name, sorted({int(r) // c for r in rest}), rest, NONE))
         if not differ and len(got) == len(base):
             rep.lines.append("layout (theta, nu, bin, split) matches the spec")
 
@@ -194,32 +201,32 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
         sel = done[a:b]
         if not usable[i] or not sel.any():
             continue
-        values: dict[str, np.ndarray] = {}
+        stored: dict[str, np.ndarray] = {}
         for name in computed:
-            v, err = _read(group, name, a, b)
-            if err:
-                rep.add(f"cannot be read ({err})", name, i, (a, b), RECOMPUTE)
+            v, failure = _read(group, name, a, b)
+            if failure or v is None:
+                rep.add(f"cannot be read ({failure})", name, i, (a, b), RECOMPUTE)
                 continue
             finite = np.isfinite(v.reshape(v.shape[0], -1)).all(axis=1)
-            bad = np.flatnonzero(sel & ~finite)
-            if bad.size:
-                rep.add(f"{bad.size} done sample(s) hold non-finite values or no data (missing chunk?): "
-                        f"{', '.join(str(a + int(k)) for k in bad[:8])}", name, i, (a, b), RECOMPUTE)
+            nonfinite = np.flatnonzero(sel & ~finite)
+            if nonfinite.size:
+                rep.add(f"{nonfinite.size} done sample(s) hold non-finite values or no data (missing chunk?): "
+                        f"{', '.join(str(a + int(k)) for k in nonfinite[:8])}", name, i, (a, b), RECOMPUTE)
                 continue
-            values[name] = v[sel]
-        if "jacobian" in values and "metric" in values:
-            J = values["jacobian"].astype(np.float64)
-            M = values["metric"]
+            stored[name] = v[sel]
+        if "jacobian" in stored and "metric" in stored:
+            J = stored["jacobian"].astype(np.float64)
+            M = stored["metric"]
             ref = np.einsum("bki,bkj->bij", J, J)
             err_m = float(_relerr(M, ref).max())
             worst_m = max(worst_m, err_m)
             if not err_m <= METRIC_RTOL:
                 rep.add(f"metric differs from JᵀJ of the stored Jacobian (relative error {err_m:.2e})", "metric", i,
                         (a, b), RECOMPUTE)
-            elif "eigvals" in values:
+            elif "eigvals" in stored:
                 E_ref = np.linalg.eigvalsh(M)
                 scale = np.maximum(np.abs(E_ref).max(axis=1), np.finfo(np.float64).tiny)
-                err_e = float((np.abs(values["eigvals"] - E_ref).max(axis=1) / scale).max())
+                err_e = float((np.abs(stored["eigvals"] - E_ref).max(axis=1) / scale).max())
                 worst_e = max(worst_e, err_e)
                 if not err_e <= EIG_RTOL:
                     rep.add(f"eigvals differ from the eigenvalues of the stored metric ({err_e:.2e})", "eigvals", i,
@@ -231,6 +238,14 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
                          + (f"; metric = JᵀJ (max rel. error {worst_m:.1e}), eigvals = eig(metric) ({worst_e:.1e})"
                             if "jacobian" in computed and done.any() else ""))
     return rep
+
+
+def _unfilled_rows(name: str, values: np.ndarray) -> np.ndarray:
+    """Rows of a layout array that hold its fill value (NaN for θ / ν, -1 for bin / split)."""
+    flat = values.reshape(values.shape[0], -1)
+    if name in ("theta", "nu"):
+        return np.flatnonzero(~np.isfinite(flat).all(axis=1))
+    return np.flatnonzero((flat < 0).any(axis=1) if name == "bin" else ~np.isin(flat, (0, 1, 2)).all(axis=1))
 
 
 def _rows_problem(message: str, array: str, chunks: list[int], rows: np.ndarray, repair: str) -> Problem:
@@ -276,6 +291,7 @@ def _write_bytes(path: str, key: str, data: bytes, storage_options: Mapping | No
         fs.pipe(f"{root}/{key}", data)
         return
     full = os.path.join(path, key)
+    os.makedirs(os.path.dirname(full), exist_ok=True)  # the array's directory may be gone
     tmp = full + f".{os.getpid()}.tmp"
     with open(tmp, "wb") as fh:
         fh.write(data)

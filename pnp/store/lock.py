@@ -23,7 +23,10 @@ import os
 import socket
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 #: file names inside a store directory (pnp's own, never touched by zarr)
 LOCK_FILE = ".pnp.lock"
@@ -74,7 +77,7 @@ class WriterLock:
         self.path = normalise_path(path)
         self.command = command
         self.url = is_url(self.path)
-        self._lock = None
+        self._lock: BaseFileLock | None = None
         #: the record of a dead previous holder that this lock took over from (None otherwise)
         self.took_over: dict[str, Any] | None = None
 

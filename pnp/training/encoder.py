@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
@@ -76,6 +76,8 @@ class LogScalogram(nn.Module):
     See the module docstring.  No trainable weights; the filters are a non-persistent buffer
     (rebuilt from the constructor arguments, not saved in ``state_dict``).
     """
+
+    filters: torch.Tensor  # the buffer registered in __init__
 
     def __init__(self, n_samples: int, J: int = 7, Q: int = 8, hop: int = 64, log1p_c: float = 1e-3):
         super().__init__()
@@ -164,7 +166,8 @@ class Encoder(nn.Module):
     ):
         super().__init__()
         n_samples = _int(n_samples, "n_samples", 64)
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
+        # cast(object, ...): typeshed's float is no numbers.Real, so mypy would take the rest as unreachable
+        if isinstance(sample_rate, bool) or not isinstance(cast(object, sample_rate), numbers.Real):
             raise ValueError(f"sample_rate must be a number > 0 (Hz), got {sample_rate!r}")
         sample_rate = float(sample_rate)
         if not (sample_rate > 0 and math.isfinite(sample_rate)):
@@ -278,7 +281,8 @@ class EffNetEncoder(nn.Module):
         self.n_params = _int(n_params, "n_params", 1)
         J = (6 if self.sample_rate <= 8192 else 10) if J is None else J
         J = min(J, int(math.log2(n_samples)) - 2)
-        if isinstance(bn_var, bool) or not isinstance(bn_var, numbers.Real) or not 0 < float(bn_var) < math.inf:
+        # cast(object, ...): as for sample_rate in Encoder.__init__
+        if isinstance(bn_var, bool) or not isinstance(cast(object, bn_var), numbers.Real) or not 0 < float(bn_var) < math.inf:
             raise ValueError(f"bn_var must be a finite number > 0, got {bn_var!r}")
         self.bn_var = float(bn_var)
         self.frontend = LogScalogram(n_samples, J=J, Q=Q, hop=min(hop, n_samples // 4), log1p_c=log1p_c)
@@ -317,7 +321,7 @@ class EffNetEncoder(nn.Module):
 
 
 #: encoder kinds → (class, keyword options)
-ENCODERS: dict[str, tuple[type, tuple[str, ...]]] = {
+ENCODERS: dict[str, tuple[type[Encoder] | type[EffNetEncoder], tuple[str, ...]]] = {
     "scalogram": (Encoder, ("J", "Q", "hop", "channels", "hidden", "log1p_c")),
     "effnet-cqt": (EffNetEncoder, ("J", "Q", "hop", "bn_var", "log1p_c")),
 }
@@ -330,7 +334,7 @@ def encoder_options(kind: str) -> tuple[str, ...]:
     return ENCODERS[kind][1]
 
 
-def build_encoder(kind: str, ds, **kwargs) -> nn.Module:
+def build_encoder(kind: str, ds, **kwargs) -> Encoder | EffNetEncoder:
     """An encoder of ``kind`` for a store dataset (N, sample rate and P from it)."""
     encoder_options(kind)
     return ENCODERS[kind][0].from_store(ds, **kwargs)

@@ -138,7 +138,8 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
         rows["index"].append(batch["index"].cpu().numpy())
         rows["nu"].append(nu.cpu().numpy())
         rows["nu_hat"].append(nu_hat.cpu().numpy())
-    arr = {k: np.concatenate(v) if v else None for k, v in rows.items()}
+    # arrays (a split is never empty), but "pnp" is None without a stored metric
+    arr: dict[str, Any] = {k: np.concatenate(v) if v else None for k, v in rows.items()}
     err = arr["nu_hat"] - arr["nu"]
     names = list(ds.params)
     mae = np.abs(err).mean(axis=0)

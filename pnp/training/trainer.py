@@ -202,7 +202,7 @@ class Objective:
 
         self.loss = loss
         self.ploss = ParameterLoss()
-        self.pnp = None
+        self.pnp: PNPLoss | None = None
         if loss == "pnp":
             self.pnp = PNPLoss(damping=damping, mean_metric=mean_metric if damping == "mean" else None)
         elif "metric" in dataset.fields:  # validation only (λ = 0): the damping does not matter
@@ -224,6 +224,7 @@ class Objective:
         if self.loss == "ploss":
             return self.ploss(nu_hat, nu)
         if self.loss == "pnp":
+            assert self.pnp is not None  # built in __init__ for loss == "pnp"
             return self.pnp(nu_hat, nu, batch["metric"], lam=lam)
         if self.loss == "jtfs":
             return self.spectral(nu_hat, target=batch["features"])
@@ -448,7 +449,7 @@ class Trainer:
             raise ValueError(f"lam={LAM0_AUTO!r} needs the stored eigenvalues of M; the store {store} has none")
         train_fields, fields = self._fields(has_metric)
         # uniform shuffling touches every chunk per batch: keep the whole split in the cache
-        cache = {"cache_bytes": 2**33} if self.order == "samples" else {}
+        cache: dict[str, Any] = {"cache_bytes": 2**33} if self.order == "samples" else {}
         train_ds = StoreDataset(store, split="train", fields=train_fields, input="audio", **cache)
         val_ds = StoreDataset(store, split="val", fields=fields, input="audio")
         return train_ds, val_ds
@@ -551,7 +552,7 @@ class Trainer:
         optimizer, plateau = self._optimizers(model)
         schedule = make_schedule(self.schedule, lam0, self.accelerator, self.brake)
         self.schedule_ = schedule_description(schedule)
-        state = {"history": [], "best_val": math.inf, "best_epoch": None, "start": 0}
+        state: dict[str, Any] = {"history": [], "best_val": math.inf, "best_epoch": None, "start": 0}
         if resume:
             state = self._resume(out, config, model, optimizer, plateau, schedule, device)
         os.makedirs(out, exist_ok=True)

@@ -7,6 +7,8 @@ reverse mode, forward mode, ``torch.func.vmap``, ``jacfwd`` and ``jacrev``. Shap
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from pnp.scattering.jtfs.modulus import dual_matmul_modulus_sum, dual_modulus
@@ -97,6 +99,7 @@ def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Ten
         outputs.append(S0.to(dtype))
 
     # ---- first order: U1 = |x * psi1| at resolution k1, S1 = U1 * phi at resolution s
+    S1: list[torch.Tensor] | torch.Tensor  # the per-resolution blocks, then their concatenation
     U1_hat, S1 = {}, []
     for k1 in plan.first:
         U1 = dual_modulus(windowed_filter(X_hat, ops["first"][k1]), width)
@@ -108,7 +111,7 @@ def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Ten
     outputs.append(frequency_stage(S1, ops["stage1"], lambda u: u, not local, width))
 
     # ---- second order: Y2 = U1 * psi2, grouped by (k1, k2), reassembled per n2
-    by_res: dict[int, list[torch.Tensor]] = {}
+    by_res: dict[int, Any] = {}  # a list of blocks per resolution, then their concatenation
     for g, op in zip(plan.second, ops["second"]):
         by_res.setdefault(g.k1 + g.k2, []).append(windowed_filter(U1_hat[g.k1], op))
     by_res = {r: torch.cat(v, dim=1) for r, v in by_res.items()}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from kymatio.scattering1d.filter_bank import (
@@ -123,7 +124,7 @@ def parse_averaging(T, J: int, N_input: int, name: str):
         return 2**J, False
     if T < 1:
         raise ValueError(f"{name} must be 0 or in [1, {N_input}] (got {T})")
-    if T > N_input:
+    if cast(float, T) > N_input:  # numbers.Real declares __lt__/__le__ only
         raise ValueError(
             f"{name}={T} exceeds the input length along its axis ({N_input}); "
             f"{name} must be in [1, {N_input}], or use {name}='global' for global averaging"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -134,6 +134,7 @@ class TimeFrequencyScattering(Representation):
         self.N = _positive_int(shape, "shape", low=2**self.J) if isinstance(shape, numbers.Integral) else None
         if self.N is None:
             raise ValueError(f"shape must be an integer or a 1-tuple, got {shape!r}")
+        # self.N is an int from here on (transform / jvp cast it to int for mypy)
         self.shape = (self.N,)
         if isinstance(Q_fr, (tuple, list)):
             if len(Q_fr) != 1:
@@ -268,6 +269,7 @@ class TimeFrequencyScattering(Representation):
         if x.dtype != dtype and ops["zeroth"] is not None:
             key = ("zeroth", x.dtype, x.device)
             if key not in self._ops_cache:
+                assert self.plan.zeroth is not None  # ops["zeroth"] is built from it
                 cdtype = torch.complex64 if x.dtype == torch.float32 else torch.complex128
                 self._ops_cache[key] = {**ops["zeroth"], "taps": torch.as_tensor(self.plan.zeroth.taps, dtype=cdtype, device=x.device)}
             ops = {**ops, "zeroth": self._ops_cache[key]}
@@ -287,7 +289,7 @@ class TimeFrequencyScattering(Representation):
         check_compute_dtype(compute_dtype)
         dtype = compute_dtype or x.dtype
         batch_shape = x.shape[:-1]
-        S = scatter(x.reshape(-1, self.N), self.plan, self._ops_for(x, dtype))
+        S = scatter(x.reshape(-1, cast(int, self.N)), self.plan, self._ops_for(x, dtype))
         return S.reshape(batch_shape + S.shape[1:])
 
     def _check_signal(self, x: torch.Tensor, name: str) -> None:
@@ -313,7 +315,7 @@ class TimeFrequencyScattering(Representation):
         check_compute_dtype(compute_dtype)
         dtype = compute_dtype or x.dtype
         B, P = dx.shape[:2]
-        dual = torch.cat([x.unsqueeze(1), dx], dim=1).reshape(B * (P + 1), self.N)
+        dual = torch.cat([x.unsqueeze(1), dx], dim=1).reshape(B * (P + 1), cast(int, self.N))
         out = scatter(dual, self.plan, self._ops_for(x, dtype), width=P + 1)
         out = out.unflatten(0, (B, P + 1))
         return out[:, 0], out[:, 1:]

@@ -9,6 +9,8 @@ the real and imaginary parts, whose own derivative is NaN at the origin. This
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 
@@ -147,7 +149,7 @@ def _sum_over_chunks(part, length: int, step: int) -> torch.Tensor:
     for t in range(0, length, step):
         p = part(t)
         out = p if out is None else out + p
-    return out
+    return cast(torch.Tensor, out)  # not None: length (a time axis) >= 1
 
 
 def _signed_contraction(W: torch.Tensor, Xr: torch.Tensor, dXr: torch.Tensor, step: int, single: bool = False):

@@ -176,7 +176,8 @@ class FrequencyStage:
         W, R = self.W.copy(), self.W.shape[0]
         bound = tol * np.abs(W).max() if R else 0.0
         where = {(int(p), int(m)): r for r, (p, m) in enumerate(zip(self.row_psi, self.row_pos))}
-        mirror = {}
+        mirror: dict[int, int] = {}
+        k: int | None
         for i, a in enumerate(psis):
             for k, b in enumerate(psis):
                 if a.xi > 0 and b.xi == -a.xi and b.sigma == a.sigma:
@@ -349,6 +350,7 @@ def build_plan(
         zeroth = WindowedFilter.build_shared(phi.hat, N_padded, N_padded // 2**s, eps, real=True)
 
     # ---- first order: psi1 on X_hat, grouped by resolution k1; then phi
+    first_n1: dict[int, list[int]]
     first, first_n1, lowpass1 = {}, {}, {}
     for n1, psi in enumerate(psi1):
         first_n1.setdefault(k_time(psi.j), []).append(n1)
