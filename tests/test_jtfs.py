@@ -835,7 +835,7 @@ BAD_ARGS = [  # (overrides of BASE, the argument the message must name)
     (dict(F="global", stride_fr=2), "stride_fr"),
     (dict(F=0, format="joint"), "format"),
     (dict(format="frequency"), "format"),
-    (dict(out_type="list"), "out_type"),
+    (dict(out_type="tuple"), "out_type"),
     (dict(eps=1.0), "eps"),
     (dict(eps=-1e-9), "eps"),
     (dict(log1p_c=0), "log1p_c"),
@@ -983,3 +983,28 @@ def test_mixed_precision_keeps_order_zero_in_the_input_precision(T):
     assert torch.equal(dP[:, :, 1:], s.jvp(x.float(), dx.float())[1][:, :, 1:])
     with pytest.raises(ValueError, match="compute_dtype"):
         s.transform(x, torch.float16)
+
+
+@pytest.mark.parametrize("fmt", ["time", "joint"])
+def test_list_and_dict_outputs_are_the_array_split_by_path(fmt):
+    """out_type 'list' / 'dict' (kymatio's): the array's channels (or paths) in output order,
+    each with its meta; features() and jvp() are those of the array."""
+    kw = dict(J=6, J_fr=2, Q=(4, 1), shape=512, T=64, F=2, format=fmt)
+    arr = TimeFrequencyScattering(**kw)
+    lst = TimeFrequencyScattering(**kw, out_type="list")
+    dct = TimeFrequencyScattering(**kw, out_type="dict")
+    x = torch.randn(3, 512, dtype=torch.float64)
+    S = arr(x)
+    axis = -2 if fmt == "time" else -3
+    paths = lst(x)
+    meta = arr.meta()
+    assert len(paths) == S.shape[axis] == len(meta["key"])
+    for i, p in enumerate(paths):
+        assert torch.equal(p["coef"], S.select(axis, i)) and p["n"] == meta["key"][i]
+        assert p["order"] == meta["order"][i] and (np.isnan(p["n_fr"]) or p["n_fr"] == meta["n_fr"][i])
+    d = dct(x)
+    assert list(d) == list(meta["key"]) and all(torch.equal(d[k], p["coef"]) for k, p in zip(d, paths))
+    torch.testing.assert_close(lst.features(x), arr.features(x), rtol=0, atol=0)
+    dx = torch.randn(3, 2, 512, dtype=torch.float64)
+    torch.testing.assert_close(lst.features_jvp(x, dx)[1], arr.features_jvp(x, dx)[1], rtol=0, atol=0)
+    assert pnp.scattering.get(**lst.config()).out_type == "list"

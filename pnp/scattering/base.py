@@ -112,7 +112,7 @@ class Representation(nn.Module):
     def features(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
         """Flat features ``(B, K)``, same dtype/device as ``x`` (or ``compute_dtype``, see
         :meth:`transform`); ``log1p(|S| / c)`` if configured."""
-        S = self(x) if compute_dtype is None else self.transform(x, compute_dtype)
+        S = self.transform(x, compute_dtype)  # the array, whatever the output type of forward
         S = S.reshape(S.shape[0], -1)
         if self.log1p_c is not None:
             S = torch.log1p(S.abs() / self.log1p_c)

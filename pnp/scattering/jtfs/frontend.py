@@ -24,6 +24,25 @@ def _positive_int(value, name: str, low: int = 1) -> int:
     return int(value)
 
 
+#: the output types: one array, or kymatio 0.4's list of per-path dicts / dict keyed by path
+OUT_TYPES = ("array", "list", "dict")
+
+
+def _parse_Q_fr(Q_fr) -> tuple[int]:
+    """kymatio's rules: an integer >= 1 or a 1-tuple; a list is refused (ValueError), a tuple of
+    several filter banks is not implemented (NotImplementedError)."""
+    if isinstance(Q_fr, tuple):
+        if len(Q_fr) != 1:
+            raise NotImplementedError(f"Q_fr must be an integer or 1-tuple: several frequential filter banks are "
+                                      f"not implemented, got {Q_fr!r}")
+        Q_fr = Q_fr[0]
+    elif isinstance(Q_fr, (list, np.ndarray)):
+        raise ValueError(f"Q_fr must be an integer or 1-tuple, got a list {Q_fr!r}")
+    if isinstance(Q_fr, bool) or not isinstance(Q_fr, numbers.Integral) or Q_fr < 1:
+        raise ValueError(f"Q_fr must be >= 1 and an integer (frequential wavelets per octave), got {Q_fr!r}")
+    return (int(Q_fr),)
+
+
 def _log2_stride(stride, name: str, average, averaging_name: str, default: int) -> int:
     if stride is None:
         return default
@@ -61,14 +80,15 @@ class TimeFrequencyScattering(Representation):
         averaging, is refused because ``out_type='array'`` cannot stack unaveraged paths.)
     stride : power of two, optional
         Temporal stride of the output (default ``T`` rounded down to a power of two).
-    Q_fr : int >= 1
-        Frequential wavelets per octave.
+    Q_fr : int >= 1 or 1-tuple
+        Frequential wavelets per octave (held as ``(Q_fr,)``, as kymatio does).
     F : int in [1, (J+1) Q1], 'global', 0, or None
         Frequential averaging width (``None``: ``2**J_fr``; ``0``: none).
     stride_fr : power of two, optional
         Frequential stride after averaging (default ``F`` rounded down to a power of two).
-    out_type : 'array'
-        Only arrays are produced.
+    out_type : 'array', 'list' or 'dict'
+        One array (default), or kymatio's per-path list of dicts / dict keyed by path (see
+        :meth:`forward`).
     format : 'time' or 'joint'
         'time': ``(B, C, T')``, one channel per ``(n1, n2, n_fr)``, zeroth order first.
         'joint': ``(B, P, F', T')``, one path per ``(n2, n_fr)``, no zeroth order (needs F != 0).
@@ -136,13 +156,10 @@ class TimeFrequencyScattering(Representation):
             raise ValueError(f"shape must be an integer or a 1-tuple, got {shape!r}")
         # self.N is an int from here on (transform / jvp cast it to int for mypy)
         self.shape = (self.N,)
-        if isinstance(Q_fr, (tuple, list)):
-            if len(Q_fr) != 1:
-                raise ValueError(f"Q_fr must be an integer or a 1-tuple, got {Q_fr!r}")
-            Q_fr = Q_fr[0]
-        self.Q_fr = _positive_int(Q_fr, "Q_fr")
-        if out_type != "array":
-            raise ValueError(f"out_type must be 'array' (the only output pnp produces), got {out_type!r}")
+        #: (Q_fr,), as kymatio holds it (one frequential filter bank)
+        self.Q_fr = _parse_Q_fr(Q_fr)
+        if out_type not in OUT_TYPES:
+            raise ValueError(f"out_type must be one of {OUT_TYPES}, got {out_type!r}")
         self.out_type = out_type
         if format not in ("time", "joint"):
             raise ValueError(f"format must be 'time' or 'joint', got {format!r}")
@@ -158,15 +175,23 @@ class TimeFrequencyScattering(Representation):
         self.T_arg, self.F_arg, self.stride_arg, self.stride_fr_arg = T, F, stride, stride_fr
         self.T_support, self.average = parse_averaging(T, self.J, self.N, "T")
         if not self.average:
-            raise ValueError("T=0 (no temporal averaging) cannot produce out_type='array'; use T >= 1 or 'global'")
+            raise ValueError("Cannot convert to out_type='array' with T=0 (no temporal averaging: the paths have "
+                             "different lengths); use T >= 1 or 'global'")
         N_input_fr = (self.J + 1) * self.Q[0]
         self.F_support, self.average_fr = parse_averaging(F, self.J_fr, N_input_fr, "F")
         if format == "joint" and not self.average_fr:
-            raise ValueError("format='joint' needs frequential averaging: set F >= 1, 'global' or None (not 0)")
+            raise ValueError("Cannot convert to out_type='array' with format='joint' and F=0 (no frequential "
+                             "averaging); set F >= 1, 'global' or None, or use format='time'")
         log2_T = int(math.floor(math.log2(self.T_support)))
         log2_F = int(math.floor(math.log2(self.F_support)))
         self.log2_stride = _log2_stride(stride, "stride", self.average, "T", log2_T)
         self.log2_stride_fr = _log2_stride(stride_fr, "stride_fr", self.average_fr, "F", log2_F)
+        #: kymatio's attributes: the averaging widths (``T``: ``2**J`` for None, the support for
+        #: 'global'; ``F``: ``2**J_fr`` for None, 0 without frequential averaging) and the strides
+        self.T = self.T_support
+        self.F = self.F_support if self.average_fr else 0
+        self.stride = 2**self.log2_stride
+        self.stride_fr = 2**self.log2_stride_fr
 
         self.plan: Plan = build_plan(
             N=self.N,
@@ -176,7 +201,7 @@ class TimeFrequencyScattering(Representation):
             average=self.average,
             log2_stride=self.log2_stride,
             J_fr=self.J_fr,
-            Q_fr=self.Q_fr,
+            Q_fr=self.Q_fr[0],
             F=self.F_support,
             average_fr=self.average_fr,
             log2_stride_fr=self.log2_stride_fr,
@@ -194,7 +219,7 @@ class TimeFrequencyScattering(Representation):
             shape=[self.N],
             T=self.T_arg,
             stride=self.stride_arg,
-            Q_fr=self.Q_fr,
+            Q_fr=self.Q_fr[0],
             F=self.F_arg,
             stride_fr=self.stride_fr_arg,
             out_type=self.out_type,
@@ -206,8 +231,11 @@ class TimeFrequencyScattering(Representation):
     def meta(self) -> dict[str, np.ndarray]:
         """Per-channel description, in output order (format 'time': channels; 'joint': paths).
 
-        Keys: ``order`` (C,), ``n`` (C, 2) = (n1, n2), ``j`` (C, 2), ``xi`` (C, 2) (cycles/sample),
-        ``n_fr``, ``j_fr``, ``xi_fr`` (cycles/bin), ``spin`` (C,) -- NaN where undefined.
+        Keys (kymatio 0.4's): ``order`` (C,), ``n`` (C, 2) = (n1, n2), ``j`` (C, 2), ``xi`` (C, 2)
+        (cycles/sample), ``sigma`` (C, 2) (bandwidths, cycles/sample), ``n_fr``, ``j_fr``,
+        ``xi_fr`` (cycles/bin), ``sigma_fr``, ``spin`` (C,) -- NaN where undefined -- and ``key``
+        (C,) object: kymatio's path keys, ``()``, ``(n1, n_fr)``, ``(n1, n2, n_fr)`` in format
+        'time', ``(n_fr,)``, ``(n2, n_fr)`` in format 'joint'.
         """
         return {k: v.copy() for k, v in self.plan.meta.items()}
 
@@ -275,9 +303,25 @@ class TimeFrequencyScattering(Representation):
             ops = {**ops, "zeroth": self._ops_cache[key]}
         return ops
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """JTFS of ``x`` (..., N) -> (..., C, T') ('time') or (..., P, F', T') ('joint')."""
-        return self.transform(x)
+    def forward(self, x: torch.Tensor) -> Any:
+        """JTFS of ``x`` (..., N) -> (..., C, T') ('time') or (..., P, F', T') ('joint') with
+        ``out_type='array'``; with ``'list'``, one dict per channel / path in output order
+        (``coef`` (..., T') or (..., F', T'), and its :meth:`meta` entries: ``n`` = kymatio's
+        path key, ``order``, ``j``, ``xi``, ``sigma``, ``n_fr``, ``j_fr``, ``xi_fr``,
+        ``sigma_fr``, ``spin``); with ``'dict'``, ``{path key: coef}``.  :meth:`features` and
+        :meth:`jvp` always work on the array."""
+        S = self.transform(x)
+        return S if self.out_type == "array" else self._split(S)
+
+    def _split(self, S: torch.Tensor) -> Any:
+        meta = self.plan.meta
+        coefs = S.unbind(dim=-2 if self.format == "time" else -3)
+        keys = list(meta["key"])
+        if self.out_type == "dict":
+            return dict(zip(keys, coefs))
+        scalar = ("order", "n_fr", "j_fr", "xi_fr", "sigma_fr", "spin")
+        return [{"coef": c, "n": keys[i], **{k: meta[k][i].item() for k in scalar},
+                 **{k: tuple(meta[k][i].tolist()) for k in ("j", "xi", "sigma")}} for i, c in enumerate(coefs)]
 
     def transform(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
         """JTFS of ``x`` (..., N) computed in ``compute_dtype`` (float32 or float64; default x's

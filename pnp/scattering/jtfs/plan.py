@@ -432,10 +432,16 @@ def build_plan(
             n=(np.nan if n1 is None else n1, np.nan if n2 is None else n2),
             j=(j1, psi2[n2].j if n2 is not None else np.nan),
             xi=(psi1[n1].xi if n1 is not None else np.nan, psi2[n2].xi if n2 is not None else np.nan),
+            sigma=(psi1[n1].sigma if n1 is not None else np.nan, psi2[n2].sigma if n2 is not None else np.nan),
             n_fr=np.nan if n_fr is None else n_fr,
             j_fr=np.nan if n_fr is None else psis_fr[n_fr].j,
             xi_fr=np.nan if n_fr is None else psis_fr[n_fr].xi,
+            sigma_fr=np.nan if n_fr is None else psis_fr[n_fr].sigma,
             spin=np.nan if n_fr is None else psis_fr[n_fr].spin,
+            # kymatio's path key: format 'time' (n1, n_fr) / (n1, n2, n_fr), () for order 0;
+            # format 'joint' (n_fr,) / (n2, n_fr)
+            key=(tuple(int(v) for v in (n1, n2, n_fr) if v is not None) if fmt == "time"
+                 else tuple(int(v) for v in (n2, n_fr) if v is not None)),
         )
 
     rows = []
@@ -448,9 +454,11 @@ def build_plan(
             rows.append(row(2, c["n1"], n2, c["n_fr"]))
     meta = {
         key: np.array([r[key] for r in rows], dtype=float)
-        for key in ("order", "n", "j", "xi", "n_fr", "j_fr", "xi_fr", "spin")
+        for key in ("order", "n", "j", "xi", "sigma", "n_fr", "j_fr", "xi_fr", "sigma_fr", "spin")
     }
     meta["order"] = meta["order"].astype(int)
+    meta["key"] = np.empty(len(rows), dtype=object)
+    meta["key"][:] = [r["key"] for r in rows]
 
     return Plan(
         N=N,
