@@ -33,3 +33,25 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
             f.write("\n")
 
     atomic_write(path, write)
+
+
+def check_output_path(path: str | os.PathLike, option: str = "--out", directory: bool = True) -> None:
+    """Raise ``ValueError`` (naming ``option``) unless ``path`` can be created or written:
+    ``path`` itself, if it exists, is a directory (``directory``) or a regular file (otherwise),
+    and its nearest existing ancestor is a writable directory.  Creates nothing: call it before
+    any work, so that a refused command leaves nothing behind."""
+    full = os.path.abspath(os.fspath(path))
+    if os.path.exists(full):
+        if directory and not os.path.isdir(full):
+            raise ValueError(f"{option} {path}: exists and is not a directory")
+        if not directory and os.path.isdir(full):
+            raise ValueError(f"{option} {path}: is a directory, expected a file path")
+        target = full if directory else os.path.dirname(full)
+    else:
+        target = os.path.dirname(full)
+        while not os.path.exists(target):
+            target = os.path.dirname(target)
+        if not os.path.isdir(target):
+            raise ValueError(f"{option} {path}: {target} is a regular file, not a directory")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: directory {target} is not writable")

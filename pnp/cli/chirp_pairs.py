@@ -40,12 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from pnp.matching.plots import plot_chirp_pairs
 
     n_rates = int_option(args.n_rates, "n-rates", 2)
-    out = prepare_out(args.out)
     problem = build_problem(args, loss="mss", use_loss_config=False)  # validates the shared options, sets threads
     shift = parse_shift(args.shift, "shift", problem.n_samples)
     reference = parse_point(args.reference, "reference", problem) if args.reference is not None else None
     decimation = int(args.decimation) if args.decimation is not None else None
     loss_config = parse_config(args.loss_config, "loss-config")
+    out = prepare_out(args.out)  # after every option is validated: a refused command creates nothing
     result = chirp_pairs(
         synth=problem.synth.name,
         reference=reference,

@@ -205,12 +205,12 @@ def run(args: argparse.Namespace) -> int:
     grid = int_option(args.grid, "grid", 2)
     if args.shift is not None and args.random_shift is not None:
         raise ValueError("--shift and --random-shift are mutually exclusive: give one of them")
-    out = prepare_out(args.out)
     problem = build_problem(args)
     N = problem.n_samples
     shift = parse_shift(args.shift, "shift", N) if args.shift is not None else 0
     random_shift = parse_random_shift(args.random_shift, N) if args.random_shift is not None else None
     target = parse_point(args.target, "target", problem) if args.target is not None else None
+    out = prepare_out(args.out)  # after every option is validated: a refused command creates nothing
     land = compute_landscape(
         problem,
         n=grid,

@@ -87,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
     threshold = float_option(args.threshold, "threshold")
     if args.shift is not None and args.shifts is not None:
         raise ValueError("--shift and --shifts are mutually exclusive: give one of them")
-    out = prepare_out(args.out)
     problem = build_problem(args)
     N = problem.n_samples
     if args.shifts is not None:
@@ -95,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         shifts = [parse_shift(args.shift, "shift", N) if args.shift is not None else 0]
     target = parse_point(args.target, "target", problem) if args.target is not None else None
+    out = prepare_out(args.out)  # after every option is validated: a refused command creates nothing
     summary = run_matching(
         problem,
         target=target,
