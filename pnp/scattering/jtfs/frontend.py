@@ -151,9 +151,9 @@ class TimeFrequencyScattering(Representation):
             if len(shape) != 1:
                 raise ValueError(f"shape must be an integer or a 1-tuple, got {shape!r}")
             shape = shape[0]
-        if isinstance(shape, numbers.Integral) and not isinstance(shape, bool) and 1 <= shape < 2**self.J:
+        if isinstance(shape, numbers.Integral) and not isinstance(shape, bool) and 1 <= int(shape) < 2**self.J:
             raise ValueError(f"shape must be at least 2**J = {2**self.J} samples for J = {self.J} octaves, got {shape}; "
-                             f"use J <= {int(math.log2(shape))}")
+                             f"use J <= {int(math.log2(int(shape)))}")
         self.N = _positive_int(shape, "shape", low=2**self.J) if isinstance(shape, numbers.Integral) else None
         if self.N is None:
             raise ValueError(f"shape must be an integer or a 1-tuple, got {shape!r}")
