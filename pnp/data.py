@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from pnp import store as pstore
+from pnp.vocabulary import SHUFFLES
 
 #: split names → ``split`` codes (``None``: every sample)
 SPLITS = {"train": 0, "val": 1, "test": 2, "all": None}
@@ -513,7 +514,6 @@ class SampleShuffleSampler(torch.utils.data.Sampler):
 
 
 #: how :func:`make_loader` shuffles: store chunks then samples within them, or samples uniformly
-SHUFFLES = ("chunks", "samples")
 
 
 class BatchOfPositions(torch.utils.data.BatchSampler):

@@ -38,3 +38,13 @@ def test_an_out_path_under_a_regular_file_is_refused_before_any_work(command, tm
     assert main([*argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert f"--out {out}: {blocker} is a regular file, not a directory" in err and "\n" not in err
+
+
+def test_help_does_not_import_torch():
+    """``pnp --help`` (building every sub-command's parser) answers without importing torch."""
+    import subprocess
+    import sys
+
+    code = "import sys; from pnp.cli import build_parser; build_parser(); print(sorted({'torch', 'dask', 'zarr'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

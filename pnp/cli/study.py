@@ -26,7 +26,7 @@ KINDS = ("pnp",)
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from pnp.pipelines.study import DEFAULT_LOSSES, VARIANTS
-    from pnp.training.trainer import ENCODER_KINDS
+    from pnp.vocabulary import ENCODER_KINDS
 
     p = subparsers.add_parser("study", help=HELP, description=HELP + ".")
     p.add_argument("kind", choices=KINDS, help="which study (pnp: the PNP training study)")

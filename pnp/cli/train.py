@@ -29,8 +29,7 @@ HELP = ("train an encoder (audio -> synth parameters) on a precompute store with
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``train`` on ``subparsers`` (``func=run``)."""
-    from pnp.data import SHUFFLES
-    from pnp.training.trainer import DAMPING_NAMES, DEVICES, ENCODER_KINDS, LAM0_AUTO, LOSSES, SCHEDULE_NAMES
+    from pnp.vocabulary import DAMPING_NAMES, DEVICES, ENCODER_KINDS, LAM0_AUTO, LOSSES, SCHEDULE_NAMES, SHUFFLES
 
     p = subparsers.add_parser("train", help=HELP, description=HELP + ". Writes RUN_DIR/{config.json, "
                               "checkpoint.pt, best.pt, metrics.csv, metrics.json, loss_curves.png}.")

@@ -83,19 +83,17 @@ import numpy as np
 import torch
 
 from pnp.files import atomic_write, write_json
+from pnp.vocabulary import (  # the shared names, defined without heavy imports
+    DAMPING_NAMES,
+    DEVICES,
+    ENCODER_KINDS,
+    LAM0_AUTO,
+    LOSSES,
+    SCHEDULE_NAMES,
+)
 
-LOSSES = ("ploss", "pnp", "mss", "jtfs", "mrstft", "specl2")
-#: losses that render the predicted sound at every step (the DDSP baselines)
-SPECTRAL_LOSSES = ("mss", "jtfs", "mrstft", "specl2")
-SCHEDULE_NAMES = ("constant", "decay", "lm", "adaptive")
-#: ``lam`` of the adaptive schedule computed from the store: (largest stored eigenvalue of M over
-#: the training split)², the PNP authors' λ₀
-LAM0_AUTO = "max-eig-squared"
 #: schedule defaults: (accelerator, brake)
 SCHEDULE_FACTORS = {"lm": (0.5, 10.0), "adaptive": (0.05, 1.0)}
-ENCODER_KINDS = ("scalogram", "effnet-cqt")
-DAMPING_NAMES = ("identity", "diag", "mean")
-DEVICES = ("cpu", "cuda", "auto")
 #: configuration keys that may change when resuming (they do not change the numbers on CPU)
 RESUMABLE = ("epochs", "num_workers", "device", "progress")
 #: a run's phases: P-loss pretraining (``pretrain_epochs``), then the chosen loss
