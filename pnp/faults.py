@@ -3,7 +3,8 @@
 :func:`failpoint` is a no-op unless the environment variable ``PNP_FAILPOINT`` names the point:
 ``PNP_FAILPOINT=name`` kills the calling process's whole process group with ``SIGKILL`` at the
 first pass, ``name@k`` at the k-th pass in that process (for example the second chunk a worker
-writes).  The points mark the phases of store creation and writing (``directory-created``,
+writes); ``name@k:sleep=S`` holds the process there for S seconds instead (so that a test can
+interrupt it at a known point).  The points mark the phases of store creation and writing (``directory-created``,
 ``marker-written``, ``group-created``, ``arrays-created``, ``split-written``, ``ready``, ``wipe``,
 ``data-before-status``, ``chunk-done``, ``run-end``); a test starts ``pnp precompute`` in its own
 session with the variable set, then checks that the next run resumes to an identical store.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 ENV = "PNP_FAILPOINT"
 _passes: dict[str, int] = {}
@@ -23,9 +25,14 @@ def failpoint(name: str) -> None:
     want = os.environ.get(ENV)
     if not want:
         return
+    want, _, action = want.partition(":")
     point, _, count = want.partition("@")
     if point != name:
         return
     _passes[name] = _passes.get(name, 0) + 1
-    if _passes[name] == (int(count) if count.isdigit() else 1):
-        os.killpg(os.getpgrp(), signal.SIGKILL)
+    if _passes[name] != (int(count) if count.isdigit() else 1):
+        return
+    if action.startswith("sleep="):  # hold the process here (a test interrupts it meanwhile)
+        time.sleep(float(action[len("sleep="):]))
+        return
+    os.killpg(os.getpgrp(), signal.SIGKILL)

@@ -179,7 +179,7 @@ def test_a_directory_pnp_did_not_write_is_refused_and_left_alone(work, capsys):
 def test_ctrl_c_is_one_line_and_the_store_resumes(work, reference, client):
     store = work / "ctrl-c.zarr"
     env = dict(os.environ)
-    env.pop("PNP_FAILPOINT", None)
+    env["PNP_FAILPOINT"] = "chunk-done@1:sleep=120"  # the driver waits after its first chunk: Ctrl-C lands mid-run
     cmd = [sys.executable, "-m", "pnp", "precompute", str(work / "spec.toml"), "--store", str(store), "--workers", "1",
            "--no-progress"]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -210,7 +210,7 @@ def test_ctrl_c_is_one_line_and_the_store_resumes(work, reference, client):
 def test_a_second_writer_is_refused_and_the_first_completes(work, reference, client, capsys):
     store = work / "concurrent.zarr"
     env = dict(os.environ)
-    env.pop("PNP_FAILPOINT", None)
+    env["PNP_FAILPOINT"] = "chunk-done@1:sleep=5"  # keeps the first writer busy while the others try
     cmd = [sys.executable, "-m", "pnp", "precompute", str(work / "spec.toml"), "--store", str(store), "--workers", "1",
            "--no-progress"]
     first = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
