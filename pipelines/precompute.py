@@ -613,7 +613,7 @@ def verify(
         rep.max_errors.update(scan.max_errors)
         if scan.readable and recompute:
             lines, problems, errors = integrity.recompute_samples(path, scan, recompute, seed, device, rtol,
-                                                                  storage_options)
+                                                                  storage_options, progress=progress)
             rep.lines.extend(lines)
             rep.problems.extend(problems)
             rep.max_errors.update(errors)

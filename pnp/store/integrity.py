@@ -337,11 +337,12 @@ def repair(report: IntegrityReport, storage_options: Mapping | None = None) -> R
 
 
 def recompute_samples(path: str, scan: IntegrityReport, k: int, seed: int = 0, device: str = "cpu",
-                      rtol: float | None = None, storage_options: Mapping | None = None
+                      rtol: float | None = None, storage_options: Mapping | None = None, progress: bool = False
                       ) -> tuple[list[str], list[str], dict[str, float]]:
     """Recompute ``k`` random done samples of healthy chunks with the library and compare them
     with the store: ``(lines, problems, max_errors)``.
 
+    ``progress`` shows a bar over the micro-batches (the spec's ``compute.batch_size``).
     Per sample ``‖stored − recomputed‖ / ‖recomputed‖ <= rtol`` for the features, Jacobian and
     metric, ``|Δλ| <= rtol · max λ`` for the eigenvalues.  The default ``rtol`` suits float32
     storage: 1e-5 for a float64 computation, 1e-4 for float32 or mixed.
@@ -365,7 +366,14 @@ def recompute_samples(path: str, scan: IntegrityReport, k: int, seed: int = 0, d
     pick = np.sort(np.random.default_rng(seed).choice(done, size=min(k, done.size), replace=False))
     engine = build_engine(spec, resolve_device(device))
     theta = np.asarray(group["theta"].get_orthogonal_selection((pick, slice(None))))
-    data, ok = compute_block(engine, theta)
+    from tqdm.auto import tqdm
+
+    step = max(1, engine.batch_size)
+    parts = [compute_block(engine, theta[i : i + step])
+             for i in tqdm(range(0, theta.shape[0], step), desc="recompute", unit="batch", disable=not progress,
+                           leave=False)]
+    data = {name: np.concatenate([d[name] for d, _ in parts]) for name in parts[0][0]}
+    ok = np.concatenate([o for _, o in parts])
     if not ok.all():
         problems.append(f"recomputed samples {pick[~ok].tolist()} are not finite but stored as done")
     computed = [n for n in pstore.COMPUTED if n in group.array_keys()]
