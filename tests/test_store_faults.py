@@ -180,18 +180,18 @@ def test_ctrl_c_is_one_line_and_the_store_resumes(work, reference, client):
     store = work / "ctrl-c.zarr"
     env = dict(os.environ)
     env["PNP_FAILPOINT"] = "chunk-done@1:sleep=120"  # the driver waits after its first chunk: Ctrl-C lands mid-run
+    ready = work / "ctrl-c.ready"
+    env["PNP_FAILPOINT_READY"] = str(ready)
     cmd = [sys.executable, "-m", "pnp", "precompute", str(work / "spec.toml"), "--store", str(store), "--workers", "1",
            "--no-progress"]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if pstore.directory_state(str(store)) == "ready" and \
-                    np.any(pstore.read_status(pstore.open_group(str(store))) == pstore.DONE):
-                break
+        deadline = time.time() + 180
+        while time.time() < deadline and not ready.exists() and proc.poll() is None:
             time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGINT)  # Ctrl-C reaches the CLI
+        assert ready.exists(), "the run never reached its first finished chunk"
+        os.kill(proc.pid, signal.SIGINT)  # Ctrl-C reaches the CLI while it is held after its first chunk
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
