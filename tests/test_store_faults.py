@@ -184,8 +184,10 @@ def test_ctrl_c_is_one_line_and_the_store_resumes(work, reference, client):
     env["PNP_FAILPOINT_READY"] = str(ready)
     cmd = [sys.executable, "-m", "pnp", "precompute", str(work / "spec.toml"), "--store", str(store), "--workers", "1",
            "--no-progress"]
+    # a test runner started in the background (CI) ignores SIGINT, and so would the child: restore
+    # the default disposition so that Python turns the signal into KeyboardInterrupt, as in a terminal
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 180
         while time.time() < deadline and not ready.exists() and proc.poll() is None:
