@@ -33,6 +33,7 @@ import numpy as np
 
 from pnp import allocator
 from pnp import store as pstore
+from pnp.faults import failpoint
 from pnp.spec import DatasetSpec, load_spec
 from pnp.store.compute import prepare_store  # noqa: F401 - part of this module's interface
 
@@ -474,7 +475,7 @@ def _precompute_locked(spec, path, workers, threads_per_worker, scheduler, sched
                 if res.get("pid") is not None:
                     builds[res.get("pid")] = res.get("builds")
                     pids.add(res.get("pid"))
-                _failpoint("chunk-done")
+                failpoint("chunk-done")
                 bar.update(res["stop"] - res["start"])
                 if summary.failed_now:
                     bar.set_postfix(failed=len(summary.failed_now), refresh=False)
@@ -487,7 +488,7 @@ def _precompute_locked(spec, path, workers, threads_per_worker, scheduler, sched
         summary.workers = len(pids)
         summary.builds = max((v for v in builds.values() if v is not None), default=None)
         summary.compute_seconds = time.perf_counter() - t_compute
-        _failpoint("run-end")
+        failpoint("run-end")
         run_record["state"] = "finished"
     except BaseException as err:
         for fut in futures:
@@ -527,12 +528,6 @@ def _task_failure(fut) -> str:
         return f"the task ended as {fut.status!r} without an exception (its worker was lost)"
     text = " ".join(f"{type(err).__name__}: {err}".split())[:500]
     return text
-
-
-def _failpoint(name: str) -> None:
-    from pnp.faults import failpoint
-
-    failpoint(name)
 
 
 def _finish(summary: Summary, group, path: str, storage_options, t_start: float) -> None:

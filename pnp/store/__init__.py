@@ -47,6 +47,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from pnp.faults import failpoint
+
 #: ``status`` codes
 PENDING, DONE, FAILED = 0, 1, 2
 STATUS_NAMES = ("pending", "done", "failed")
@@ -338,12 +340,6 @@ def refuse_foreign(path: str, state: str) -> None:
                               "empties such a directory: choose another --store path")
 
 
-def _failpoint(name: str) -> None:
-    from pnp.faults import failpoint
-
-    failpoint(name)
-
-
 def _remove_own(path: str, storage_options: Mapping | None = None) -> None:
     """Remove what an unfinished creation wrote (the group's zarr.json first, then the arrays
     pnp names), never other files; the creation marker stays."""
@@ -353,7 +349,7 @@ def _remove_own(path: str, storage_options: Mapping | None = None) -> None:
     targets = ["zarr.json"] + [n for n in ALL_ARRAYS if n in names]
     for i, name in enumerate(n for n in targets if n in names):
         if i == 1:
-            _failpoint("wipe")
+            failpoint("wipe")
         if is_url(path):
             fs, root = _fs(path, storage_options)
             fs.rm(f"{root}/{name}", recursive=True)
@@ -458,16 +454,16 @@ def create_store(
     attrs["arrays"] = {n: {"dims": list(a.dims), "dtype": a.dtype, "description": a.description} for n, a in arrays.items()}
     try:
         make_directory(path, storage_options)
-        _failpoint("directory-created")
+        failpoint("directory-created")
         _write_marker(path, {"spec_hash": attrs.get("spec_hash"), "started": now(), "host": socket.gethostname(),
                              "pid": os.getpid()}, storage_options)
-        _failpoint("marker-written")
+        failpoint("marker-written")
         if state == "creating":
             _remove_own(path, storage_options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             group = zarr.open_group(path, **kwargs)
-        _failpoint("group-created")
+        failpoint("group-created")
         group.attrs.update(attrs)
         for name, a in arrays.items():
             shape = tuple(sizes[d] for d in a.dims)
@@ -482,16 +478,16 @@ def create_store(
                 compressors=compressors,
                 attributes={"description": a.description},
             )
-        _failpoint("arrays-created")
+        failpoint("arrays-created")
         group["theta"][:] = layout.theta.astype(np.float64)
         group["nu"][:] = layout.nu.astype(np.float32)
         group["bin"][:] = layout.bins.astype(np.int32)
         group["split"][:] = layout.split.astype(np.int8)
-        _failpoint("split-written")
+        failpoint("split-written")
         attrs[MARKER] = {"schema": SCHEMA_VERSION, "state": "ready"}
         group.attrs[MARKER] = attrs[MARKER]
         consolidate(path, storage_options)
-        _failpoint("ready")
+        failpoint("ready")
         _remove_marker(path, storage_options)
     except OSError as err:
         if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -585,7 +581,7 @@ def write_chunk(group, chunk: int, data: Mapping[str, np.ndarray], status: np.nd
         if value.shape != (stop - start,) + tuple(arr.shape[1:]):
             raise ValueError(f"{name}: expected shape {(stop - start,) + tuple(arr.shape[1:])}, got {value.shape}")
         arr[start:stop] = value.astype(arr.dtype, copy=False)
-    _failpoint("data-before-status")
+    failpoint("data-before-status")
     group["status"][start:stop] = status
 
 
