@@ -82,3 +82,24 @@ def build_tiny_store(path, *, jacobian: bool = True, audio: bool = False, counts
             process_chunk(group, chunk, engine)
     pstore.consolidate(path)
     return path
+
+
+#: store attributes that legitimately differ between two runs of the same spec
+VOLATILE_ATTRS = {"runs", "created", "host", "git_commit"}
+
+
+def assert_same_store(a, b) -> None:
+    """The stores at ``a`` and ``b`` hold the same arrays (decoded, NaN = NaN) and the same
+    attributes but the volatile ones."""
+    import numpy as np
+
+    from pnp import store as pstore
+
+    ga, gb = pstore.open_group(str(a)), pstore.open_group(str(b))
+    assert set(ga.array_keys()) == set(gb.array_keys())
+    for name in ga.array_keys():
+        x, y = ga[name][:], gb[name][:]
+        assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True), name
+    da = {k: v for k, v in ga.attrs.items() if k not in VOLATILE_ATTRS}
+    db = {k: v for k, v in gb.attrs.items() if k not in VOLATILE_ATTRS}
+    assert da == db

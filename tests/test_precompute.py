@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _stores import assert_same_store
 
 import pnp.synth as ps
 from pnp import store as pstore
@@ -52,8 +53,6 @@ batch_size = 2
 chunk_size = 4
 """
 N, CHUNKS = 48, 12
-#: provenance that legitimately differs between two runs of the same spec
-VOLATILE = {"runs", "created", "host", "git_commit"}
 
 
 
@@ -72,17 +71,6 @@ def reference(workdir):
     path = workdir / "reference.zarr"
     summary = precompute(workdir / "tiny.toml", path, workers=1, progress=False, out=None)
     return path, summary
-
-
-def assert_same_store(a: Path, b: Path):
-    ga, gb = pstore.open_group(str(a)), pstore.open_group(str(b))
-    assert set(ga.array_keys()) == set(gb.array_keys())
-    for name in ga.array_keys():
-        x, y = ga[name][:], gb[name][:]
-        assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True), name
-    da = {k: v for k, v in ga.attrs.items() if k not in VOLATILE}
-    db = {k: v for k, v in gb.attrs.items() if k not in VOLATILE}
-    assert da == db
 
 
 def snapshot(path: Path) -> dict:
