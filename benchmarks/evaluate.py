@@ -87,9 +87,10 @@ def child(case: str, store: str, out: str, k: int, max_samples: int, threads: in
     """Run one case in this process; writes its result array to ``out`` and returns figures."""
     from threadpoolctl import threadpool_limits
 
-    from pnp.geometry import Embedding, KNNRegressor, open_store_data
+    from pnp.geometry import Embedding, KNNRegressor
+    from pnp.store import open_store
 
-    sd = open_store_data(store)
+    sd = open_store(store)
     sd.theta(), sd.nu()
     base = rss_mb()
     t0 = time.perf_counter()

@@ -32,9 +32,9 @@ float64).  The default ``collate`` stacks the items into a batch dict with a lea
 
 Reading
 -------
-The zarr group is opened lazily, once per process (nothing unpicklable is held before the first
-read, and it is dropped when pickled), so ``DataLoader(num_workers > 0)`` works.  Reads are
-chunk-aware: :meth:`StoreDataset.__getitems__` (used by ``DataLoader`` for batched fetches)
+Every read goes through the dataset's :class:`pnp.store.Store` (the one store reader): its zarr
+group is opened once per process and dropped when pickled, so ``DataLoader(num_workers > 0)``
+works.  Reads are chunk-aware: :meth:`StoreDataset.__getitems__` (used by ``DataLoader`` for batched fetches)
 reads each touched store chunk once (whole-chunk reads, sorted, with a small per-process cache
 of decoded chunks — with :class:`ChunkShuffleSampler` consecutive batches come from the same
 chunks) and renders the audio of a batch in one synth call.
@@ -43,32 +43,82 @@ chunks) and renders the audio of a batch in one synth call.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from pnp import store as pstore
+from pnp.store.codes import SELECTIONS, SPLIT_NAMES, split_code, status_counts
+from pnp.store.reader import DEFAULT_CACHE_BYTES, FIELDS, missing_array_hint
 from pnp.vocabulary import SHUFFLES
 
-#: split names → ``split`` codes (``None``: every sample)
-SPLITS = {"train": 0, "val": 1, "test": 2, "all": None}
-#: per-sample arrays a store may hold
-FIELDS = ("theta", "nu", "bin", "split", "features", "jacobian", "metric", "eigvals", "audio")
+#: split names accepted by :class:`StoreDataset` (``"all"``: every sample)
+SPLITS = SELECTIONS
 #: what ``input`` may ask for
 INPUTS = (None, "audio", "features")
 _INT_FIELDS = ("bin", "split")
-#: default bytes of decoded chunks cached per process
-DEFAULT_CACHE_BYTES = 64 * 2**20
 
 
-def _store_hint(name: str) -> str:
-    if name in ("jacobian", "metric", "eigvals"):
-        return "its spec had store.jacobian = false (features only)"
-    if name == "audio":
-        return "its spec had store.audio = false; use input='audio' to re-synthesise the sounds from theta"
-    return "the store does not follow the pnp schema"
+def _check_arguments(split, fields, input, skip_failed, dtype, cache_bytes, limit) -> tuple[str, ...]:
+    """Validate :class:`StoreDataset`'s arguments; the fields as a tuple without repeats."""
+    split_code(split)
+    if isinstance(fields, str):
+        fields = (fields,)
+    try:
+        fields = tuple(dict.fromkeys(fields))
+    except TypeError:
+        raise TypeError(f"fields must be a sequence of field names among {', '.join(FIELDS)}; got {fields!r}") from None
+    unknown = [f for f in fields if f not in FIELDS]
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(FIELDS)}")
+    if input not in INPUTS:
+        raise ValueError(f"input must be None, 'audio' or 'features', got {input!r}")
+    if not fields and input is None:
+        raise ValueError(f"give at least one field (among {', '.join(FIELDS)}) or an input")
+    if not isinstance(skip_failed, bool):
+        raise TypeError(f"skip_failed must be True or False, got {skip_failed!r}")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    for name, value, low in (("cache_bytes", cache_bytes, 0), ("limit", limit, 1)):
+        if value is None and name == "limit":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer{' or None' if name == 'limit' else ''}, got {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be an integer >= {low}{' or None' if name == 'limit' else ''}, "
+                             f"got {value!r}")
+    return fields
+
+
+def _open(store: Any, storage_options: Mapping | None, cache_bytes: int) -> pstore.Store:
+    if isinstance(store, pstore.Store):
+        return store
+    if not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store must be a path, a URL or a pnp.store.Store, got {type(store).__name__}")
+    return pstore.open_store(store, storage_options, cache_bytes=cache_bytes)
+
+
+def _usable_samples(opened: pstore.Store, split: str, skip_failed: bool) -> tuple[np.ndarray, dict[str, int]]:
+    """The done samples of ``split`` (ids, ascending) and the split's counts per status; a
+    ``ValueError`` for an empty split, pending samples, or failed ones without ``skip_failed``."""
+    in_split = opened.in_split(split)
+    where = f"split {split!r} of the store {opened.path}"
+    if not in_split.any():
+        sizes = ", ".join(f"{n} {int(np.sum(opened.split_codes == c))}" for c, n in enumerate(SPLIT_NAMES))
+        raise ValueError(f"{where} is empty (the store has {sizes} samples)")
+    status = opened.status()
+    counts = status_counts(status[in_split])
+    n = int(in_split.sum())
+    if counts["pending"]:
+        raise ValueError(f"{counts['pending']} of the {n} samples of {where} are pending (not computed yet); "
+                         "re-run `pnp precompute` on the store's spec to complete the store")
+    if counts["failed"] and not skip_failed:
+        raise ValueError(f"{counts['failed']} of the {n} samples of {where} failed in the precompute (non-finite "
+                         "features or Jacobian); pass skip_failed=True to leave them out")
+    if not counts["done"]:
+        raise ValueError(f"{where} has no usable sample: all {n} failed")
+    return opened.indices(split), counts
 
 
 class StoreDataset(torch.utils.data.Dataset):
@@ -77,7 +127,8 @@ class StoreDataset(torch.utils.data.Dataset):
     Parameters
     ----------
     store : str, os.PathLike or pnp.store.Store
-        Path or fsspec URL of the store, or an opened :class:`~pnp.store.Store`.
+        Path or fsspec URL of the store, or an opened :class:`~pnp.store.Store` (its reads and
+        cache are shared).
     split : {"train", "val", "test", "all"}
     fields : sequence of str
         Per-sample arrays to return, among :data:`FIELDS` (default ``("nu", "metric")``).
@@ -95,12 +146,14 @@ class StoreDataset(torch.utils.data.Dataset):
     dtype : torch.dtype
         Dtype of every floating field (float32 or float64; default float32).
     cache_bytes : int
-        Bytes of decoded chunks cached per process (0 disables the cache).
+        Bytes of decoded chunks cached per process (0 disables the cache; ignored when ``store``
+        is an opened :class:`~pnp.store.Store`, whose own setting holds).
     limit : int >= 1, optional
         Keep only the first ``limit`` samples of the split (in store order): a fixed subset.
 
     Attributes
     ----------
+    store : pnp.store.Store — the reader (every read goes through it)
     indices : np.ndarray (n,) int64 — global sample ids of the split, ascending
     params : list of str — free parameter names (P = ``n_params``)
     spec : pnp.spec.DatasetSpec — the store's spec (built on first access)
@@ -110,8 +163,8 @@ class StoreDataset(torch.utils.data.Dataset):
     counts : dict — samples of the split per status before dropping failed ones
 
     Raises ``ValueError`` for an unknown split, field or input, a field the store lacks, an empty
-    split, pending samples in the split, or failed ones without ``skip_failed``;
-    ``FileNotFoundError`` when there is no store.
+    split, pending samples in the split, or failed ones without ``skip_failed``; ``TypeError``
+    for arguments of the wrong type; ``FileNotFoundError`` when there is no store.
     """
 
     def __init__(
@@ -126,130 +179,50 @@ class StoreDataset(torch.utils.data.Dataset):
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         limit: int | None = None,
     ):
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}")
-        if isinstance(fields, str):
-            fields = (fields,)
-        try:
-            fields = tuple(dict.fromkeys(fields))
-        except TypeError:
-            raise ValueError(f"fields must be a sequence of field names among {', '.join(FIELDS)}; got {fields!r}") from None
-        unknown = [f for f in fields if f not in FIELDS]
-        if unknown:
-            raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(FIELDS)}")
-        if input not in INPUTS:
-            raise ValueError(f"input must be None, 'audio' or 'features', got {input!r}")
-        if not fields and input is None:
-            raise ValueError(f"give at least one field (among {', '.join(FIELDS)}) or an input")
-        if not isinstance(skip_failed, bool):
-            raise ValueError(f"skip_failed must be True or False, got {skip_failed!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, (int, np.integer)) or cache_bytes < 0:
-            raise ValueError(f"cache_bytes must be an integer >= 0, got {cache_bytes!r}")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
-            raise ValueError(f"limit must be an integer >= 1 or None, got {limit!r}")
+        self.fields = _check_arguments(split, fields, input, skip_failed, dtype, cache_bytes, limit)
+        self.store = _open(store, storage_options, int(cache_bytes))
+        self.path = self.store.path
+        self.storage_options = self.store.storage_options
+        self.split, self.input, self.skip_failed, self.dtype = split, input, skip_failed, dtype
+        self.attrs = self.store.attrs
+        self.n_samples, self.chunk_size = self.store.n_samples, self.store.chunk_size
+        self.params = self.store.params
+        self.n_params, self.n_coefs = len(self.params), self.store.n_coefs
+        self._read_fields, self._render = self._plan_reads()
+        indices, self.counts = _usable_samples(self.store, split, skip_failed)
+        self.indices = indices[:limit]
+        # built on first access, per process (dropped when pickled)
+        self._spec = self._synth = self._parametrization = self._representation = None
 
-        if isinstance(store, pstore.Store):
-            opened = store
-            self.path = store.path
-        else:
-            if not isinstance(store, (str, os.PathLike)):
-                raise ValueError(f"store must be a path, a URL or a pnp.store.Store, got {type(store).__name__}")
-            self.path = pstore.normalise_path(store)
-            opened = pstore.open_store(self.path, storage_options)
-        self.storage_options = dict(storage_options) if storage_options else None
-        self.split = split
-        self.input = input
-        self.skip_failed = skip_failed
-        self.dtype = dtype
-        self.cache_bytes = int(cache_bytes)
-        self.attrs = dict(opened.attrs)
-        group = opened.group
-        keys = set(group.array_keys())
-        needed = list(fields)
-        if input == "features" and "features" not in needed:
-            needed.append("features")
-        self.fields = tuple(fields)
-        #: arrays read from the store (audio: re-synthesised when the store has none)
-        self.audio_from_store = "audio" in keys
-        if "audio" in fields and not self.audio_from_store:
-            raise ValueError(f"field 'audio': the store {self.path} has no 'audio' array ({_store_hint('audio')})")
-        missing = [f for f in needed if f not in keys]
+    def _plan_reads(self) -> tuple[tuple[str, ...], bool]:
+        """The arrays each batch reads, and whether the audio is re-synthesised; ``ValueError``
+        for a field the store lacks."""
+        held = set(self.store.fields)
+        #: whether the audio is read from the store (otherwise re-synthesised when asked for)
+        self.audio_from_store = "audio" in held
+        if "audio" in self.fields and not self.audio_from_store:
+            raise ValueError(f"field 'audio': the store {self.path} has no 'audio' array "
+                             f"({missing_array_hint('audio')})")
+        needed = list(self.fields) + (["features"] if self.input == "features" and "features" not in self.fields
+                                      else [])
+        missing = [f for f in needed if f not in held]
         if missing:
-            raise ValueError(
-                f"the store {self.path} has no {', '.join(map(repr, missing))} array ({_store_hint(missing[0])}); "
-                f"it holds {', '.join(sorted(k for k in keys if k in FIELDS))}"
-            )
-        self._read_fields = tuple(needed) + (("audio",) if input == "audio" and self.audio_from_store
-                                             and "audio" not in needed else ())
-        self._render = input == "audio" and not self.audio_from_store
-        self.n_samples = int(group["status"].shape[0])
-        self.chunk_size = pstore.chunk_size_of(group)
-        self.params = list(self.attrs["params"])
-        self.n_params = len(self.params)
-        self.n_coefs = int(self.attrs["n_coefs"])
-        self._shapes = {name: tuple(group[name].shape[1:]) for name in keys if name in FIELDS}
-        self._dtypes = {name: np.dtype(str(group[name].dtype)) for name in keys if name in FIELDS}
+            raise ValueError(f"the store {self.path} has no {', '.join(map(repr, missing))} array "
+                             f"({missing_array_hint(missing[0])}); it holds {', '.join(self.store.fields)}")
+        if self.input == "audio" and self.audio_from_store and "audio" not in needed:
+            needed.append("audio")
+        return tuple(needed), self.input == "audio" and not self.audio_from_store
 
-        status = pstore.read_status(group, strict=True, where=self.path)
-        codes = np.asarray(pstore.read_block(group["split"], "split", 0, self.n_samples, self.path), dtype=np.int64)
-        pstore.check_layout_rows("split", codes, 0, self.path)
-        code = SPLITS[split]
-        in_split = np.ones(self.n_samples, dtype=bool) if code is None else codes == code
-        where = f"split {split!r} of the store {self.path}"
-        if not in_split.any():
-            sizes = ", ".join(f"{n} {int(np.sum(codes == c))}" for n, c in SPLITS.items() if c is not None)
-            raise ValueError(f"{where} is empty (the store has {sizes} samples)")
-        self.counts = {n: int(np.sum(status[in_split] == c)) for c, n in enumerate(pstore.STATUS_NAMES)}
-        if self.counts["pending"]:
-            raise ValueError(
-                f"{self.counts['pending']} of the {int(in_split.sum())} samples of {where} are pending (not computed "
-                f"yet); re-run `pnp precompute SPEC --store {self.path}` to complete the store"
-            )
-        failed = in_split & (status == pstore.FAILED)
-        if failed.any() and not skip_failed:
-            raise ValueError(
-                f"{int(failed.sum())} of the {int(in_split.sum())} samples of {where} failed in the precompute "
-                "(non-finite features or Jacobian); pass skip_failed=True (--skip-failed) to leave them out"
-            )
-        keep = in_split & (status == pstore.DONE)
-        if not keep.any():
-            raise ValueError(f"{where} has no usable sample: all {int(in_split.sum())} failed")
-        self.indices = np.flatnonzero(keep).astype(np.int64)[:limit]
-        #: (S,) bool, the done samples: a read that finds one of them without finite data refuses it
-        self._done = status == pstore.DONE
-        # lazily built, per process (dropped when pickled)
-        self._group = group if isinstance(store, pstore.Store) else None
-        self._spec = None
-        self._synth = None
-        self._parametrization = None
-        self._representation = None
-        self._arrays: dict[str, Any] = {}
-        self._cache: OrderedDict = OrderedDict()
-        self._cached_bytes = 0
-        self._pid = os.getpid()
-        #: zarr chunk reads done by this process (diagnostics)
-        self.chunk_reads = 0
+    @property
+    def chunk_reads(self) -> int:
+        """Whole-chunk reads of the store done by this process (diagnostics)."""
+        return self.store.chunk_reads
 
-    # ------------------------------------------------------------------ pickling / lazy objects
+    # ------------------------------------------------------------------ lazy objects
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_group=None, _arrays={}, _synth=None, _representation=None, _cache=OrderedDict(),
-                     _cached_bytes=0, chunk_reads=0)
+        state.update(_synth=None, _representation=None)
         return state
-
-    def _open(self):
-        """The zarr group, opened once per process."""
-        if self._group is None or self._pid != os.getpid():
-            from pnp.store import open_group
-
-            self._group = open_group(self.path, "r", self.storage_options)
-            self._arrays = {}
-            self._cache = OrderedDict()
-            self._cached_bytes = 0
-            self._pid = os.getpid()
-        return self._group
 
     @property
     def spec(self):
@@ -284,13 +257,11 @@ class StoreDataset(torch.utils.data.Dataset):
     @property
     def store_fields(self) -> tuple[str, ...]:
         """The per-sample arrays the store holds (among :data:`FIELDS`, in that order)."""
-        return tuple(f for f in FIELDS if f in self._shapes)
+        return self.store.fields
 
     def field_shape(self, name: str) -> tuple[int, ...]:
         """Per-sample shape of the store array ``name`` (e.g. ``(K,)`` for features)."""
-        if name not in self._shapes:
-            raise ValueError(f"the store {self.path} has no {name!r} array; it holds {', '.join(self.store_fields)}")
-        return self._shapes[name]
+        return self.store.field_shape(name)
 
     # ------------------------------------------------------------------ dataset protocol
     def __len__(self) -> int:
@@ -344,45 +315,9 @@ class StoreDataset(torch.utils.data.Dataset):
         return out
 
     # ------------------------------------------------------------------ reading
-    def _array(self, name: str):
-        """The zarr array ``name`` (handles cached per process: no metadata read per batch)."""
-        group = self._open()
-        arr = self._arrays.get(name)
-        if arr is None:
-            arr = self._arrays[name] = group[name]
-        return arr
-
-    def _chunk(self, name: str, chunk: int) -> np.ndarray:
-        """Decoded chunk ``chunk`` of array ``name`` (one whole-chunk read, LRU-cached)."""
-        key = (name, chunk)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        arr = self._array(name)
-        start = chunk * self.chunk_size
-        stop = min(start + self.chunk_size, self.n_samples)
-        data = pstore.read_block(arr, name, start, stop, self.path)
-        if name in pstore.COMPUTED:
-            pstore.check_done_finite(data, self._done[start:stop], name, np.arange(start, stop), self.path)
-        pstore.check_layout_rows(name, data, start, self.path)
-        self.chunk_reads += 1
-        if self.cache_bytes and data.nbytes <= self.cache_bytes:
-            self._cache[key] = data
-            self._cached_bytes += data.nbytes
-            while self._cached_bytes > self.cache_bytes:
-                _, old = self._cache.popitem(last=False)
-                self._cached_bytes -= old.nbytes
-        return data
-
     def _read_rows(self, name: str, ids: np.ndarray) -> np.ndarray:
         """Rows ``ids`` (global sample ids, any order) of array ``name``: one read per touched chunk."""
-        out = np.empty((ids.shape[0],) + self._shapes[name], dtype=self._dtypes[name])
-        chunks = ids // self.chunk_size
-        for chunk in np.unique(chunks):  # sorted
-            sel = np.flatnonzero(chunks == chunk)
-            out[sel] = self._chunk(name, int(chunk))[ids[sel] - chunk * self.chunk_size]
-        return out
+        return self.store.read_rows(name, ids)
 
     def render(self, theta: np.ndarray) -> torch.Tensor:
         """Audio (B, N) of free-parameter values ``theta`` (B, P) float64 (physical units), rendered
@@ -398,21 +333,14 @@ class StoreDataset(torch.utils.data.Dataset):
     def mean_metric(self, progress: bool = False) -> torch.Tensor:
         """Mean of M over the dataset's samples, (P, P) float64, computed chunk by chunk from
         the stored float64 metric (no cast to ``dtype``).  ``ValueError`` without a metric."""
-        if "metric" not in self._shapes:
-            raise ValueError(f"the store {self.path} has no 'metric' array ({_store_hint('metric')})")
+        if "metric" not in self.store_fields:
+            raise ValueError(f"the store {self.path} has no 'metric' array ({missing_array_hint('metric')})")
         from tqdm.auto import tqdm
 
-        arr = self._array("metric")  # read directly (not through the chunk cache)
         total = np.zeros((self.n_params, self.n_params), dtype=np.float64)
         chunks = self.indices // self.chunk_size
-        touched = np.unique(chunks)
-        for chunk in tqdm(touched, desc="mean metric", unit="chunk", disable=not progress):
-            ids = self.indices[chunks == chunk]
-            start = int(chunk) * self.chunk_size
-            stop = min(start + self.chunk_size, self.n_samples)
-            block = pstore.read_block(arr, "metric", start, stop, self.path).astype(np.float64, copy=False)
-            pstore.check_done_finite(block, self._done[start:stop], "metric", np.arange(start, stop), self.path)
-            total += block[ids - start].sum(axis=0)
+        for chunk in tqdm(np.unique(chunks), desc="mean metric", unit="chunk", disable=not progress):
+            total += self.store.read_rows("metric", self.indices[chunks == chunk]).astype(np.float64).sum(axis=0)
         return torch.from_numpy(total / len(self))
 
 

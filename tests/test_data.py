@@ -130,7 +130,7 @@ def test_dataloader_workers_give_the_same_samples(store):
     pickle.loads(pickle.dumps(ds))  # picklable before and after reading
     ds[0]
     clone = pickle.loads(pickle.dumps(ds))
-    assert clone._group is None and torch.equal(clone[3]["metric"], ds[3]["metric"])
+    assert clone.store._group is None and torch.equal(clone[3]["metric"], ds[3]["metric"])
     a = _collect(make_loader(ds, batch_size=5, num_workers=0, seed=1))
     b = _collect(make_loader(ds, batch_size=5, num_workers=2, seed=1))
     assert sorted(a) == sorted(b) == ds.indices.tolist()

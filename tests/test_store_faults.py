@@ -323,10 +323,10 @@ def test_every_corruption_is_reported_refused_and_repaired(kind, work, reference
             ds.get_batch(range(len(ds)))
     if kind.split("-")[0] in GEOMETRY_READS and kind not in READER_BLIND:
         with pytest.raises(pstore.StoreDataError, match="array '"):
-            from pnp.geometry.reading import open_store_data
+            from pnp.store import open_store
 
-            sd = open_store_data(str(store))
-            sd.theta(), sd.nu(), sd.metric(np.flatnonzero(sd.done))
+            sd = open_store(str(store))
+            sd.indices("all"), sd.theta(), sd.nu(), sd.metric(np.flatnonzero(sd.done))
             from pnp.geometry.reading import read_rows
 
             idx = np.flatnonzero(sd.done)

@@ -42,16 +42,16 @@ import platform
 import socket
 import subprocess
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 
 from pnp.faults import failpoint
+from pnp.store.codes import SPLIT_NAMES, STATUS_NAMES, Split, Status  # noqa: F401 - re-exported
 
-#: ``status`` codes
-PENDING, DONE, FAILED = 0, 1, 2
-STATUS_NAMES = ("pending", "done", "failed")
+#: ``status`` codes (the :class:`~pnp.store.codes.Status` table)
+PENDING, DONE, FAILED = int(Status.PENDING), int(Status.DONE), int(Status.FAILED)
 SCHEMA_VERSION = 1
 #: group attribute marking a pnp store, with the schema version and the creation state
 MARKER = "pnp_store"
@@ -256,7 +256,7 @@ def provenance(spec, synth, representation, parametrization, n_coefs: int, devic
         "counts": list(spec.layout().counts),
         "chunk_size": spec.store["chunk_size"],
         "status_codes": {n: i for i, n in enumerate(STATUS_NAMES)},
-        "split_codes": {"train": 0, "val": 1, "test": 2},
+        "split_codes": {n: i for i, n in enumerate(SPLIT_NAMES)},
         "versions": versions(),
         "git_commit": _git_commit(),
         "device": device,
@@ -332,12 +332,12 @@ def refuse_foreign(path: str, state: str) -> None:
     """``FileExistsError`` for a :func:`directory_state` that no writer may touch."""
     if state == "damaged":
         raise FileExistsError(f"{path}: the store's group metadata (zarr.json) cannot be read; pnp does not "
-                              "overwrite it: move it away or choose another --store path")
+                              "overwrite it: move it away or choose another store path")
     if state == "foreign" and not is_url(path) and not os.path.isdir(path):
-        raise FileExistsError(f"{path} exists and is not a directory (not a pnp store); choose another --store path")
+        raise FileExistsError(f"{path} exists and is not a directory (not a pnp store); choose another store path")
     if state == "foreign":
         raise FileExistsError(f"{path} holds files that pnp did not write (not a pnp store); pnp never writes into or "
-                              "empties such a directory: choose another --store path")
+                              "empties such a directory: choose another store path")
 
 
 def _remove_own(path: str, storage_options: Mapping | None = None) -> None:
@@ -432,7 +432,7 @@ def create_store(
     path = normalise_path(path)
     state = directory_state(path, storage_options)
     if state == "ready":
-        raise FileExistsError(f"{path} already holds a pnp store; choose another --store path")
+        raise FileExistsError(f"{path} already holds a pnp store; choose another store path")
     refuse_foreign(path, state)
     if not is_url(path):
         parent = os.path.dirname(path)
@@ -465,24 +465,9 @@ def create_store(
             group = zarr.open_group(path, **kwargs)
         failpoint("group-created")
         group.attrs.update(attrs)
-        for name, a in arrays.items():
-            shape = tuple(sizes[d] for d in a.dims)
-            chunks = (min(st["chunk_size"], max(S, 1)),) + shape[1:]
-            group.create_array(
-                name,
-                shape=shape,
-                chunks=chunks,
-                dtype=a.dtype,
-                fill_value=a.fill,
-                dimension_names=a.dims,
-                compressors=compressors,
-                attributes={"description": a.description},
-            )
+        _create_arrays(group, arrays, sizes, min(st["chunk_size"], max(S, 1)), compressors)
         failpoint("arrays-created")
-        group["theta"][:] = layout.theta.astype(np.float64)
-        group["nu"][:] = layout.nu.astype(np.float32)
-        group["bin"][:] = layout.bins.astype(np.int32)
-        group["split"][:] = layout.split.astype(np.int8)
+        _write_layout(group, layout)
         failpoint("split-written")
         attrs[MARKER] = {"schema": SCHEMA_VERSION, "state": "ready"}
         group.attrs[MARKER] = attrs[MARKER]
@@ -495,6 +480,24 @@ def create_store(
         raise StoreWriteError(f"cannot create the store at {path}: {err.strerror or err}; fix the cause (disk space, "
                               "filesystem) and run the same command again to resume (the creation restarts)") from None
     return open_group(path, "r+", storage_options)
+
+
+def _create_arrays(group, arrays: Mapping[str, ArraySpec], sizes: Mapping[str, int], chunk: int,
+                   compressors: list) -> None:
+    """Every array of the schema, chunked by ``chunk`` samples, with its dims, fill and codecs."""
+    for name, a in arrays.items():
+        shape = tuple(sizes[d] for d in a.dims)
+        group.create_array(name, shape=shape, chunks=(chunk,) + shape[1:], dtype=a.dtype, fill_value=a.fill,
+                           dimension_names=a.dims, compressors=compressors,
+                           attributes={"description": a.description})
+
+
+def _write_layout(group, layout) -> None:
+    """θ, ν, bins and split codes of the spec's grid, written whole."""
+    group["theta"][:] = layout.theta.astype(np.float64)
+    group["nu"][:] = layout.nu.astype(np.float32)
+    group["bin"][:] = layout.bins.astype(np.int32)
+    group["split"][:] = layout.split.astype(np.int8)
 
 
 def consolidate(path: str, storage_options: Mapping | None = None) -> None:
@@ -649,60 +652,7 @@ def check_done_finite(values: np.ndarray, done: np.ndarray, name: str, ids: np.n
                              f"finite data (samples {shown}; a missing or damaged chunk); {REPAIR_HINT}")
 
 
-# ------------------------------------------------------------------------------ open / validate
-@dataclass
-class Store:
-    """An opened store: ``arrays`` as dask arrays (lazy), ``attrs`` the parsed provenance."""
-
-    path: str
-    group: Any
-    attrs: dict[str, Any]
-    arrays: dict[str, Any] = field(default_factory=dict)
-
-    def __getitem__(self, name: str):
-        return self.arrays[name]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.arrays
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.group["status"].shape[0])
-
-    @property
-    def params(self) -> list[str]:
-        return list(self.attrs["params"])
-
-    @property
-    def n_coefs(self) -> int:
-        return int(self.attrs["n_coefs"])
-
-    @property
-    def chunk_size(self) -> int:
-        return chunk_size_of(self.group)
-
-    def status(self, strict: bool = True) -> np.ndarray:
-        """Current status (S,) uint8 (re-read from the store); ``strict``: see :func:`read_status`."""
-        return read_status(self.group, strict=strict, where=self.path)
-
-    def counts(self) -> dict[str, int]:
-        """Number of pending / done / failed samples."""
-        st = self.status()
-        return {name: int(np.sum(st == code)) for code, name in enumerate(STATUS_NAMES)}
-
-    def spec(self):
-        """The :class:`~pnp.spec.DatasetSpec` the store was created from."""
-        from pnp.spec import DatasetSpec
-
-        return DatasetSpec.from_dict(self.attrs["spec"], source=self.attrs.get("spec_source"))
-
-    def to_xarray(self):
-        """The store as an ``xarray.Dataset`` (lazy, dask-backed; needs xarray)."""
-        import xarray as xr
-
-        return xr.open_zarr(self.path, consolidated=True)
-
-
+# ------------------------------------------------------------------------------ validate
 def _same_fill(got: Any, want: Any) -> bool:
     try:
         g, w = float(np.asarray(got)), float(want)
@@ -797,20 +747,6 @@ def check_status_codes(status: np.ndarray, where: str = "") -> None:
                              f"codes {sorted(set(status[bad].tolist()))[:5]} (samples {shown}); {REPAIR_HINT}")
 
 
-def open_store(path: str | os.PathLike, storage_options: Mapping | None = None, mode: str = "r") -> Store:
-    """Open and validate the store at ``path``: dask arrays + parsed attributes."""
-    import dask.array as da
-
-    path = normalise_path(path)
-    group = open_group(path, mode, storage_options)
-    validate_store(group, path)
-    problems = array_metadata_problems(group, path, storage_options)
-    if problems:
-        raise StoreDataError(f"{path}: " + "; ".join(problems) + f"; {REPAIR_HINT.replace('STORE', path)}")
-    arrays = {name: da.from_zarr(group[name]) for name in sorted(group.array_keys())}
-    return Store(path=path, group=group, attrs=dict(group.attrs), arrays=arrays)
-
-
 def store_size(path: str, storage_options: Mapping | None = None) -> int:
     """Bytes used by the store (local: files on disk; URLs: ``fsspec`` ``du``)."""
     path = normalise_path(path)
@@ -835,3 +771,7 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000.0
     return f"{n:.1f} TB"  # pragma: no cover
+
+
+# the reader (imported last: it uses the functions above)
+from pnp.store.reader import FIELDS, Store, missing_array_hint, open_store  # noqa: E402,F401

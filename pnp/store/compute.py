@@ -17,6 +17,7 @@ from typing import Any, Mapping, TextIO
 
 import numpy as np
 
+from pnp.devices import resolve_device  # noqa: F401 - re-exported (workers, spec check)
 from pnp.store import (
     create_store,
     directory_state,
@@ -42,19 +43,6 @@ class Engine:
     batch_size: int
     jacobian: bool
     audio: bool
-
-
-def resolve_device(device: str) -> str:
-    """'auto' → 'cuda' if available else 'cpu'; 'cuda' without CUDA → ``ValueError``."""
-    import torch
-
-    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ValueError(f"--device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available here (torch.cuda.is_available() is False)")
-    return device
 
 
 def describe_device(device: str) -> str:
@@ -181,7 +169,7 @@ def prepare_store(spec, path: str, device: str, storage_options: Mapping | None 
         if diff:
             raise ValueError(
                 f"the store {path} was created from a different spec ({stored.get('name', '?')!r}); "
-                f"differing fields: {'; '.join(diff)}. Use the original spec to resume, or another --store path"
+                f"differing fields: {'; '.join(diff)}. Use the original spec to resume, or another store path"
             )
         validate_store(group, path)
         finish_creation(path, storage_options)  # a creation killed after 'ready'

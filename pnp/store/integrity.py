@@ -29,6 +29,7 @@ from typing import Mapping
 import numpy as np
 
 from pnp import store as pstore
+from pnp.store.codes import status_counts
 
 #: what :func:`repair` does about a problem
 RECOMPUTE, METADATA, LAYOUT, NONE = "recompute", "metadata", "layout", "none"
@@ -101,21 +102,17 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
 
     ``layout=False`` skips the comparison of the layout arrays with the spec's grid (which builds
     the grid).  ``progress`` shows a bar over the chunks (stderr).
+
+    The scan reads the zarr group itself, chunk by chunk and tolerating every failure (the
+    failure is the finding), where :class:`pnp.store.Store` refuses damaged data.
     """
     path = pstore.normalise_path(path)
     rep = IntegrityReport(path)
-    try:
-        group = pstore.open_group(path, "r", storage_options)
-        pstore.validate_store(group, path)
-    except Exception as err:  # noqa: BLE001 - a damaged store is reported, never raised
-        rep.readable = False
-        text = str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
-        rep.add(f"cannot be used: {text}")
+    group = _open_for_scan(path, storage_options, rep)
+    if group is None:
         return rep
-    attrs = dict(group.attrs)
     for text in pstore.array_metadata_problems(group, path, storage_options):
-        name = text.split("'")[1]
-        rep.add(text.split(": ", 1)[1], name, repair=METADATA)
+        rep.add(text.split(": ", 1)[1], text.split("'")[1], repair=METADATA)
     keys = set(group.array_keys())
     unprotected = sorted(n for n in keys if not pstore.has_checksums(group[n]))
     if unprotected:
@@ -123,11 +120,30 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
                          "damaged chunks that still decode cannot be detected")
     else:
         rep.lines.append("every array carries crc32c checksums")
-    S = int(group["status"].shape[0])
-    c = pstore.chunk_size_of(group)
-    ranges = pstore.chunk_ranges(S, c)
+    ranges = pstore.chunk_ranges(int(group["status"].shape[0]), pstore.chunk_size_of(group))
+    status, usable = _scan_status(group, ranges, rep)
+    _scan_layout(group, ranges, layout, rep)
+    _scan_computed(group, ranges, status == pstore.DONE, usable, progress, rep)
+    return rep
 
-    # status, chunk by chunk
+
+def _open_for_scan(path: str, storage_options: Mapping | None, rep: IntegrityReport):
+    """The validated group, or None with the reason in ``rep``."""
+    try:
+        group = pstore.open_group(path, "r", storage_options)
+        pstore.validate_store(group, path)
+        return group
+    except Exception as err:  # noqa: BLE001 - a damaged store is reported, never raised
+        rep.readable = False
+        text = str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
+        rep.add(f"cannot be used: {text}")
+        return None
+
+
+def _scan_status(group, ranges: list[tuple[int, int]], rep: IntegrityReport) -> tuple[np.ndarray, np.ndarray]:
+    """``status`` (S,) read chunk by chunk (unreadable chunks read as pending), and (chunks,)
+    bool: whether each status chunk is usable; the counts go into ``rep``."""
+    S = ranges[-1][1] if ranges else 0
     status = np.zeros(S, dtype=np.uint8)
     usable = np.ones(len(ranges), dtype=bool)
     for i, (a, b) in enumerate(ranges):
@@ -142,9 +158,9 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
             rep.add(f"{unknown.size} unknown status code(s) {sorted(set(values[unknown].tolist()))[:5]}", "status", i,
                     (a, b), RECOMPUTE)
             usable[i] = False
-    done = status == pstore.DONE
-    counts = {n: int(np.sum(status == k)) for k, n in enumerate(pstore.STATUS_NAMES)}
-    rep.lines.append(f"store {path}: {S} samples, {counts['done']} done, {counts['failed']} failed, "
+    counts = status_counts(status)
+    c = pstore.chunk_size_of(group)
+    rep.lines.append(f"store {rep.path}: {S} samples, {counts['done']} done, {counts['failed']} failed, "
                      f"{counts['pending']} pending ({len(ranges)} chunks of {c})")
     if counts["pending"]:
         rep.add(f"incomplete: {counts['pending']} samples pending (run `pnp precompute` again)")
@@ -152,9 +168,12 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
         idx = np.flatnonzero(status == pstore.FAILED)
         rep.lines.append(f"failed samples (non-finite results, excluded): {', '.join(map(str, idx[:20]))}"
                          + (" …" if idx.size > 20 else ""))
+    return status, usable
 
-    # layout arrays
-    base = [n for n in ("theta", "nu", "bin", "split") if n in keys]
+
+def _read_layout(group, ranges: list[tuple[int, int]], rep: IntegrityReport) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The layout arrays the store holds, and those read whole without failure."""
+    base = [n for n in pstore.LAYOUT if n in set(group.array_keys())]
     got: dict[str, np.ndarray] = {}
     for name in base:
         parts, bad = [], False
@@ -167,77 +186,104 @@ def scan(path: str | os.PathLike, storage_options: Mapping | None = None, progre
                 parts.append(part)
         if not bad:
             got[name] = np.concatenate(parts) if parts else np.asarray(group[name][:0])
-    if layout and got:
-        try:
-            from pnp.spec import DatasetSpec
+    return base, got
 
-            lay = DatasetSpec.from_dict(attrs["spec"], source=attrs.get("spec_source")).layout()
-            want = {"theta": lay.theta, "nu": lay.nu.astype(np.float32), "bin": lay.bins, "split": lay.split}
-            differ = [n for n in got if not np.array_equal(got[n], want[n])]
-        except Exception as err:  # noqa: BLE001
-            rep.add(f"the spec's grid cannot be rebuilt to compare the layout ({_reason(err)})")
-            differ = []
-        for name in differ:
-            rows = np.flatnonzero((got[name] != want[name]).reshape(S, -1).any(axis=1))
-            unfilled = _unfilled_rows(name, got[name])
-            if unfilled.size:  # fill values where the layout was lost: rewritten from the spec
-                rep.problems.append(_rows_problem(f"{unfilled.size} row(s) hold no layout value (missing chunk?)",
-                                                  name, sorted({int(r) // c for r in unfilled}), unfilled, LAYOUT))
-            rest = np.setdiff1d(rows, unfilled)
-            if rest.size:  # valid but different values: another pnp version's grid? never overwritten
-                rep.problems.append(_rows_problem(
-                    f"{rest.size} row(s) differ from the spec's grid as this pnp builds it (a store from another "
-                    "pnp version?); not repaired", name, sorted({int(r) // c for r in rest}), rest, NONE))
-        if not differ and len(got) == len(base):
-            rep.lines.append("layout (theta, nu, bin, split) matches the spec")
 
-    # computed arrays of every chunk with done samples
-    computed = [k for k in pstore.COMPUTED if k in keys]
-    worst_m = worst_e = 0.0
+def _scan_layout(group, ranges: list[tuple[int, int]], layout: bool, rep: IntegrityReport) -> None:
+    """θ, ν, bin and split against the spec's grid: lost rows are repaired from it, rows that
+    differ (another pnp version's grid?) are reported and never overwritten."""
+    base, got = _read_layout(group, ranges, rep)
+    if not layout or not got:
+        return
+    attrs = dict(group.attrs)
+    try:
+        from pnp.spec import DatasetSpec
+
+        lay = DatasetSpec.from_dict(attrs["spec"], source=attrs.get("spec_source")).layout()
+        want = {"theta": lay.theta, "nu": lay.nu.astype(np.float32), "bin": lay.bins, "split": lay.split}
+        differ = [n for n in got if not np.array_equal(got[n], want[n])]
+    except Exception as err:  # noqa: BLE001
+        rep.add(f"the spec's grid cannot be rebuilt to compare the layout ({_reason(err)})")
+        differ = []
+    S, c = int(group["status"].shape[0]), pstore.chunk_size_of(group)
+    for name in differ:
+        rows = np.flatnonzero((got[name] != want[name]).reshape(S, -1).any(axis=1))
+        unfilled = _unfilled_rows(name, got[name])
+        if unfilled.size:  # fill values where the layout was lost: rewritten from the spec
+            rep.problems.append(_rows_problem(f"{unfilled.size} row(s) hold no layout value (missing chunk?)",
+                                              name, sorted({int(r) // c for r in unfilled}), unfilled, LAYOUT))
+        rest = np.setdiff1d(rows, unfilled)
+        if rest.size:  # valid but different values: another pnp version's grid? never overwritten
+            rep.problems.append(_rows_problem(
+                f"{rest.size} row(s) differ from the spec's grid as this pnp builds it (a store from another "
+                "pnp version?); not repaired", name, sorted({int(r) // c for r in rest}), rest, NONE))
+    if not differ and len(got) == len(base):
+        rep.lines.append("layout (theta, nu, bin, split) matches the spec")
+
+
+def _scan_computed(group, ranges, done: np.ndarray, usable: np.ndarray, progress: bool,
+                   rep: IntegrityReport) -> None:
+    """Every chunk with done samples: its computed arrays decode and are finite, M = JᵀJ and the
+    eigenvalues are those of M (worst relative errors in ``rep.max_errors``)."""
     from tqdm.auto import tqdm
 
+    computed = [k for k in pstore.COMPUTED if k in set(group.array_keys())]
+    worst_m = worst_e = 0.0
     for i in tqdm(range(len(ranges)), desc="verify", unit="chunk", disable=not progress, leave=False):
         a, b = ranges[i]
-        sel = done[a:b]
-        if not usable[i] or not sel.any():
-            continue
-        stored: dict[str, np.ndarray] = {}
-        for name in computed:
-            v, failure = _read(group, name, a, b)
-            if failure or v is None:
-                rep.add(f"cannot be read ({failure})", name, i, (a, b), RECOMPUTE)
-                continue
-            finite = np.isfinite(v.reshape(v.shape[0], -1)).all(axis=1)
-            nonfinite = np.flatnonzero(sel & ~finite)
-            if nonfinite.size:
-                rep.add(f"{nonfinite.size} done sample(s) hold non-finite values or no data (missing chunk?): "
-                        f"{', '.join(str(a + int(k)) for k in nonfinite[:8])}", name, i, (a, b), RECOMPUTE)
-                continue
-            stored[name] = v[sel]
-        if "jacobian" in stored and "metric" in stored:
-            J = stored["jacobian"].astype(np.float64)
-            M = stored["metric"]
-            ref = np.einsum("bki,bkj->bij", J, J)
-            err_m = float(_relerr(M, ref).max())
-            worst_m = max(worst_m, err_m)
-            if not err_m <= METRIC_RTOL:
-                rep.add(f"metric differs from JᵀJ of the stored Jacobian (relative error {err_m:.2e})", "metric", i,
-                        (a, b), RECOMPUTE)
-            elif "eigvals" in stored:
-                E_ref = np.linalg.eigvalsh(M)
-                scale = np.maximum(np.abs(E_ref).max(axis=1), np.finfo(np.float64).tiny)
-                err_e = float((np.abs(stored["eigvals"] - E_ref).max(axis=1) / scale).max())
-                worst_e = max(worst_e, err_e)
-                if not err_e <= EIG_RTOL:
-                    rep.add(f"eigvals differ from the eigenvalues of the stored metric ({err_e:.2e})", "eigvals", i,
-                            (a, b), RECOMPUTE)
+        if usable[i] and done[a:b].any():
+            stored = _read_done_rows(group, computed, i, (a, b), done[a:b], rep)
+            err_m, err_e = _check_metric(stored, i, (a, b), rep)
+            worst_m, worst_e = max(worst_m, err_m), max(worst_e, err_e)
     if "jacobian" in computed:
         rep.max_errors.update({"metric_vs_JtJ": worst_m, "eigvals_vs_eigh": worst_e})
     if not any(p.repair == RECOMPUTE and p.array in computed for p in rep.problems):
         rep.lines.append(f"every done sample's {', '.join(computed)} decode and are finite"
                          + (f"; metric = JᵀJ (max rel. error {worst_m:.1e}), eigvals = eig(metric) ({worst_e:.1e})"
                             if "jacobian" in computed and done.any() else ""))
-    return rep
+
+
+def _read_done_rows(group, computed: list[str], i: int, rows: tuple[int, int], sel: np.ndarray,
+                    rep: IntegrityReport) -> dict[str, np.ndarray]:
+    """The done rows of chunk ``i`` of each computed array that decodes and is finite there."""
+    a, b = rows
+    stored: dict[str, np.ndarray] = {}
+    for name in computed:
+        v, failure = _read(group, name, a, b)
+        if failure or v is None:
+            rep.add(f"cannot be read ({failure})", name, i, rows, RECOMPUTE)
+            continue
+        finite = np.isfinite(v.reshape(v.shape[0], -1)).all(axis=1)
+        nonfinite = np.flatnonzero(sel & ~finite)
+        if nonfinite.size:
+            rep.add(f"{nonfinite.size} done sample(s) hold non-finite values or no data (missing chunk?): "
+                    f"{', '.join(str(a + int(k)) for k in nonfinite[:8])}", name, i, rows, RECOMPUTE)
+            continue
+        stored[name] = v[sel]
+    return stored
+
+
+def _check_metric(stored: dict[str, np.ndarray], i: int, rows: tuple[int, int],
+                  rep: IntegrityReport) -> tuple[float, float]:
+    """Relative errors of the stored metric vs JᵀJ and of the eigenvalues vs ``eigvalsh`` (0 if absent)."""
+    if "jacobian" not in stored or "metric" not in stored:
+        return 0.0, 0.0
+    J = stored["jacobian"].astype(np.float64)
+    M = stored["metric"]
+    err_m = float(_relerr(M, np.einsum("bki,bkj->bij", J, J)).max())
+    if not err_m <= METRIC_RTOL:
+        rep.add(f"metric differs from JᵀJ of the stored Jacobian (relative error {err_m:.2e})", "metric", i, rows,
+                RECOMPUTE)
+        return err_m, 0.0
+    if "eigvals" not in stored:
+        return err_m, 0.0
+    E_ref = np.linalg.eigvalsh(M)
+    scale = np.maximum(np.abs(E_ref).max(axis=1), np.finfo(np.float64).tiny)
+    err_e = float((np.abs(stored["eigvals"] - E_ref).max(axis=1) / scale).max())
+    if not err_e <= EIG_RTOL:
+        rep.add(f"eigvals differ from the eigenvalues of the stored metric ({err_e:.2e})", "eigvals", i, rows,
+                RECOMPUTE)
+    return err_m, err_e
 
 
 def _unfilled_rows(name: str, values: np.ndarray) -> np.ndarray:
@@ -362,7 +408,7 @@ def recompute_samples(path: str, scan: IntegrityReport, k: int, seed: int = 0, d
     bad = scan.chunks_to_recompute()
     done = np.flatnonzero((status == pstore.DONE) & ~np.isin(np.arange(status.size) // c, bad))
     if done.size == 0:
-        return lines, ["--recompute: no healthy done sample to recompute"], errors
+        return lines, ["recompute: no healthy done sample to recompute"], errors
     pick = np.sort(np.random.default_rng(seed).choice(done, size=min(k, done.size), replace=False))
     engine = build_engine(spec, resolve_device(device))
     theta = np.asarray(group["theta"].get_orthogonal_selection((pick, slice(None))))

@@ -18,7 +18,6 @@ linear parameter and ``s(θ) = log10 θ`` for a log-scaled one.
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -26,20 +25,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from pnp.store.codes import SPLIT_NAMES, Split  # noqa: F401 - re-exported
+
 SCALES = ("linear", "log")
-
-
-class Split(enum.IntEnum):
-    """Codes of the data-set folds, as stored in the int8 arrays returned by the splitters."""
-
-    TRAIN = 0
-    VAL = 1
-    TEST = 2
-
-
+#: the split codes (defined once, in :mod:`pnp.store.codes`)
 TRAIN, VAL, TEST = Split.TRAIN, Split.VAL, Split.TEST
-#: names of the folds, indexed by code
-SPLIT_NAMES = ("train", "val", "test")
 
 
 def _finite_float(value: Any, what: str) -> float:
