@@ -5,7 +5,7 @@ Usage::
     python benchmarks/training.py [--store data/stores/amchirp_train.zarr] [--threads 1]
                                   [--steps 20] [--jtfs-steps 5] [--warmup 2] [--batch-size 32]
                                   [--losses ploss,pnp,mss,jtfs,mrstft,specl2] [--encoder scalogram] [--hop H]
-                                  [--workers 0,2] [--device cpu] [--json docs/results/bench_training.json]
+                                  [--loader-workers 0,2] [--device cpu] [--json docs/results/bench_training.json]
                                   [--torchvision-model-code] [--no-loader]
 
 Prints:
@@ -22,7 +22,7 @@ Prints:
    (goal: a PNP step at least 50× faster than JTFS in the loop);
 2. the throughput (samples/s) of ``pnp.data.make_loader`` over the whole training split, with
    ``input="audio"`` (ν, M and the audio, what ``--loss pnp`` reads) and without (ν, M only),
-   for each ``--workers`` value: the first pass (cold: worker start-up, zarr reads and
+   for each ``--loader-workers`` value: the first pass (cold: worker start-up, zarr reads and
    decompression) and a second pass (the decoded chunks are then in the per-process cache).
 
 Nothing is asserted.  The machine may be shared: the load average is printed before and after.
@@ -55,9 +55,9 @@ def step_times(store: str, loss: str, batch_size: int, steps: int, warmup: int, 
 
     from pnp.data import StoreDataset
     from pnp.training.encoder import build_encoder
-    from pnp.training.trainer import Objective, resolve_device
+    from pnp.training.trainer import Objective, torch_device
 
-    dev = resolve_device(device)
+    dev = torch_device(device)
     fields = ["nu", "metric"] + (["features"] if loss == "jtfs" else [])
     ds = StoreDataset(store, split="train", fields=fields, input="audio")
     n = min(batch_size, len(ds))
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", default="scalogram", choices=("scalogram", "effnet-cqt"))
     ap.add_argument("--hop", type=int, default=None, help="encoder frame hop (default: the encoder's)")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
-    ap.add_argument("--workers", default="0,2", help="data-loader worker counts (default 0,2)")
+    ap.add_argument("--loader-workers", "--workers", dest="workers", default="0,2",
+                    help="data-loader worker counts (default 0,2; --workers is the old spelling)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-loader", action="store_true", help="skip the data-loader measurements")
     ap.add_argument("--torchvision-model-code", action="store_true",

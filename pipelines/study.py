@@ -1,7 +1,7 @@
 """``pnp study pnp``: the PNP training study — every loss × seed under one protocol, resumable.
 
 Orchestration only: each run is :class:`pnp.training.Trainer` then
-:func:`pnp.training.evaluate.evaluate` (the last epoch's weights, as the PNP authors test); the
+:func:`pnp.pipelines.training.evaluate` (the last epoch's weights, as the PNP authors test); the
 statistics come from :mod:`pnp.training.stats`. Runs are dask tasks on the embedded
 LocalCluster (``workers`` processes × 1 thread) or on a given ``distributed.Client``.
 
@@ -28,8 +28,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from pnp.vocabulary import STUDY_DEFAULT_LOSSES
+
 #: study losses → Trainer options (``spectral``: the smaller spectral batch size)
-VARIANTS: dict[str, dict[str, Any]] = {
+VARIANTS: dict[str, dict[str, Any]] = {  # keys: pnp.vocabulary.STUDY_LOSSES (tests/test_cli.py checks)
     "ploss": {"loss": "ploss"},
     "pnp": {"loss": "pnp", "schedule": "adaptive"},
     "pnp-pretrained": {"loss": "pnp", "schedule": "adaptive", "pretrain": True},
@@ -39,7 +41,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "mss": {"loss": "mss", "spectral": True},
     "jtfs": {"loss": "jtfs", "spectral": True},
 }
-DEFAULT_LOSSES = ("ploss", "pnp", "pnp-pretrained", "mrstft", "specl2", "jtfs")
+#: the default selection (defined with the names, in :mod:`pnp.vocabulary`, for ``pnp study --help``)
+DEFAULT_LOSSES = STUDY_DEFAULT_LOSSES
 #: the slowest losses first, so that two workers finish together (measured step costs)
 COST_RANK = ("jtfs", "mrstft", "mss", "specl2", "pnp-pretrained", "pnp", "pnp-lm", "ploss")
 #: test metrics of the study (the authors'), each per sound
@@ -125,9 +128,8 @@ def run_one(out: str, store: str, loss: str, seed: int, options: Mapping[str, An
     on the test split; returns its record. A finished run is returned as it is."""
     import torch
 
+    from pnp.pipelines.training import CHECKPOINT, evaluate, fit_run
     from pnp.training import Trainer
-    from pnp.training.evaluate import evaluate
-    from pnp.training.trainer import CHECKPOINT
 
     torch.set_num_threads(threads)
     path = run_dir(out, loss, seed)
@@ -135,7 +137,7 @@ def run_one(out: str, store: str, loss: str, seed: int, options: Mapping[str, An
     t0 = time.perf_counter()
     if done is None:
         trainer = Trainer(**options)
-        trainer.fit(store, path, resume=os.path.exists(os.path.join(path, CHECKPOINT)))
+        fit_run(trainer, store, path, resume=os.path.exists(os.path.join(path, CHECKPOINT)))
         done = evaluate(path, split="test", progress=False, weights=weights, max_samples=test_samples)
     return {"loss": loss, "seed": seed, "run_dir": path, "wall_s_this_call": time.perf_counter() - t0}
 

@@ -20,8 +20,8 @@ from pnp.cli import main
 from pnp.data import SampleShuffleSampler, StoreDataset
 from pnp.loss import AdaptiveDamping, AudioSpectralLoss, max_eig_squared
 from pnp.loss.audio import specl2_distance
-from pnp.training import train
-from pnp.training.trainer import CHECKPOINT, load_torch
+from pnp.pipelines.training import CHECKPOINT, train
+from pnp.training.trainer import load_torch
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_spectral_baselines_train_and_evaluate_with_final_weights(store, tmp_pat
     out = tmp_path / loss
     t = train(store, loss=loss, out=out, epochs=2, batch_size=8, seed=0, progress=False)
     assert len(t.history_) == 2 and all(np.isfinite(r["val_loss"]) for r in t.history_)
-    from pnp.training.evaluate import evaluate
+    from pnp.pipelines.training import evaluate
 
     final = evaluate(out, weights="final", progress=False)
     ck = load_torch(os.path.join(out, CHECKPOINT))

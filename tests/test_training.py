@@ -13,8 +13,9 @@ from _stores import build_tiny_store
 
 from pnp.cli import main
 from pnp.data import StoreDataset
-from pnp.training import Encoder, LogScalogram, evaluate, load_encoder, train
-from pnp.training.trainer import CHECKPOINT, load_torch
+from pnp.pipelines.training import CHECKPOINT, evaluate, train
+from pnp.training import Encoder, LogScalogram, load_encoder
+from pnp.training.trainer import load_torch
 
 LR = 1e-3  # with Adam, batch 8 and seed 0..3 the epoch-2 mean training loss is 0.07-0.64x epoch 1's
 

@@ -2,15 +2,18 @@
 
 * :class:`~pnp.training.encoder.Encoder` — audio (B, N) → ν̂ (B, P) in (-1, 1): a compact CNN on
   an on-the-fly log-scalogram (:mod:`pnp.training.encoder`);
-* :func:`~pnp.training.trainer.train` / :class:`~pnp.training.trainer.Trainer` — the training
-  loop with the P-loss, the PNP loss, or a spectral loss (MSS or JTFS) in the loop, checkpoints,
-  resume, metrics and curves (:mod:`pnp.training.trainer`);
-* :func:`~pnp.training.evaluate.evaluate` — errors of a trained run on a split
+* :class:`~pnp.training.trainer.Trainer` — the training loop with the P-loss, the PNP loss, or a
+  spectral loss (MSS or JTFS) in the loop; per-epoch callbacks, checkpoint dicts and resume
+  (:mod:`pnp.training.trainer`);
+* :func:`~pnp.training.evaluate.score` — errors of trained weights on a split of their store
   (:mod:`pnp.training.evaluate`).
+
+Run directories (``pnp train`` / ``pnp evaluate``) are written by the workflow
+:mod:`pnp.pipelines.training`.
 """
 
 from pnp.training.encoder import Encoder, LogScalogram
-from pnp.training.evaluate import compare_table, evaluate
-from pnp.training.trainer import LOSSES, Trainer, load_encoder, train
+from pnp.training.evaluate import compare_table, score
+from pnp.training.trainer import LOSSES, EpochEnd, Trainer, load_encoder
 
-__all__ = ["Encoder", "LogScalogram", "LOSSES", "Trainer", "train", "load_encoder", "evaluate", "compare_table"]
+__all__ = ["Encoder", "EpochEnd", "LogScalogram", "LOSSES", "Trainer", "load_encoder", "score", "compare_table"]

@@ -1,9 +1,9 @@
 r"""Training an encoder ν̂ = f(x) on a precompute store, with one of four losses.
 
-``Trainer(loss="pnp", epochs=30, ...).fit(store, out)`` (or :func:`train`) trains an
+``Trainer(loss="pnp", epochs=30, ...).fit(store)`` trains an
 :class:`~pnp.training.encoder.Encoder` on the store's ``train`` split (audio → ν̂ (B, P) in
-(-1, 1)), validates on its ``val`` split after every epoch and writes everything to the run
-directory ``out``.
+(-1, 1)) and validates on its ``val`` split after every epoch (``pnp train`` /
+:func:`pnp.pipelines.training.train` do the same and write a run directory).
 
 Losses (``loss``):
 
@@ -22,7 +22,7 @@ Losses (``loss``):
             L2 (n_fft 2048 … 64, hop n/4)
 ==========  =======================================================================================
 
-Every epoch records (``metrics.csv`` / ``metrics.json``, one row per epoch): ``train_loss`` (mean
+Every epoch records (``history_``, one row per epoch; ``metrics.csv`` in a run directory): ``train_loss`` (mean
 training loss over the epoch's samples, with the epoch's λ), ``val_loss`` (the training loss on the
 validation split, λ = 0), ``val_ploss`` (the P-loss on the validation split, for every loss),
 ``val_pnp`` (the PNP loss with λ = 0 on the validation split, when the store has a metric),
@@ -49,40 +49,32 @@ uniform shuffling, the authors' i.i.d. batches; the split is then cached in memo
 ``encoder_kind`` (``"scalogram"``, the compact CPU encoder, or ``"effnet-cqt"``, the authors'
 EfficientNet-B0, which needs torchvision: ``pip install -e .[effnet]``).
 
-Run directory::
-
-    config.json       the run's configuration (below)
-    checkpoint.pt     after every epoch: model, optimizer, schedule, epoch, RNG state, config, history
-    best.pt           the weights of the epoch with the lowest val_loss (+ config, epoch)
-    metrics.csv/json  one row per epoch
-    loss_curves.png   training / validation curves
-
-A non-empty directory is refused (``ValueError``) — unless it holds only the ``config.json`` of a
-run stopped before its first checkpoint, which starts again; ``resume=True`` continues
-from ``checkpoint.pt`` and refuses a checkpoint whose configuration differs (naming the fields),
-except for ``epochs`` (train further), ``num_workers``, ``device`` and ``progress``.  Training is
-deterministic given ``seed`` (model initialisation, batch order per epoch): a run resumed after
-``k`` epochs gives the same weights as an uninterrupted one (bit-identical on CPU with the same
-number of torch threads).  Files are written to a temporary name and renamed, so an interrupted
-run never leaves a half-written file.
+Persistence: :meth:`Trainer.fit` keeps everything in memory and calls its ``callbacks`` after
+every epoch with an :class:`EpochEnd` (the metrics row, the history, whether the validation loss
+improved, and :meth:`EpochEnd.checkpoint`, the complete state to resume from).  Writing run
+directories (``config.json``, ``checkpoint.pt``, ``best.pt``, ``metrics.csv/json``, the loss
+curves) is the workflow :mod:`pnp.pipelines.training`'s job; ``fit(checkpoint=...)`` resumes from a
+checkpoint dict and refuses one whose configuration differs (naming the fields), except for
+``epochs`` (train further), ``num_workers``, ``device`` and ``progress``.  Training is deterministic
+given ``seed`` (model initialisation, batch order per epoch): a run resumed after ``k`` epochs
+gives the same weights as an uninterrupted one (bit-identical on CPU with the same number of
+torch threads).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import numbers
 import os
 import sys
 import time
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from pnp.files import atomic_write, write_json
 from pnp.vocabulary import (  # the shared names, defined without heavy imports
     DAMPING_NAMES,
     DEVICES,
@@ -101,10 +93,6 @@ PRETRAIN = "pretrain"
 #: metrics columns, in order
 COLUMNS = ("epoch", "train_loss", "val_loss", "val_ploss", "val_pnp", "lam", "action", "lr", "seconds",
            "samples_per_s")
-CHECKPOINT, BEST, CONFIG, METRICS_CSV, METRICS_JSON, PLOT = (
-    "checkpoint.pt", "best.pt", "config.json", "metrics.csv", "metrics.json", "loss_curves.png")
-#: files a run directory may hold (anything else makes a non-empty directory "not a run")
-RUN_FILES = (CHECKPOINT, BEST, CONFIG, METRICS_CSV, METRICS_JSON, PLOT)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -129,36 +117,16 @@ def _float(value: Any, name: str, lo: float, lo_open: bool) -> float:
     return v
 
 
-def resolve_device(device: str) -> torch.device:
-    """``"cpu"``, ``"cuda"`` (``ValueError`` when unavailable) or ``"auto"`` (CUDA if available)."""
-    _choice(device, "device", DEVICES)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but torch sees no CUDA device; use device='cpu' or 'auto'")
-    return torch.device(device)
+def torch_device(device: str) -> torch.device:
+    """The ``torch.device`` for ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``): :func:`pnp.devices.resolve_device`."""
+    from pnp.devices import resolve_device as resolve
 
-
-def write_csv(path: str, rows: list[Mapping[str, Any]], columns: tuple[str, ...]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-
-    def w(tmp):
-        with open(tmp, "w") as f:
-            f.write(buf.getvalue())
-
-    atomic_write(path, w)
-
-
-def save_torch(path: str, obj: Any) -> None:
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    return torch.device(resolve(device))
 
 
 def load_torch(path: str, map_location: Any = "cpu") -> Any:
-    """Load a checkpoint written by this module (plain tensors / containers only: ``weights_only``)."""
+    """Load a checkpoint file (``torch.save`` of :meth:`EpochEnd.checkpoint` or of the best
+    weights; plain tensors / containers only: ``weights_only``)."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -177,12 +145,6 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], ignore: tuple[st
         if json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
             out.append(f"{key} (checkpoint: {json.dumps(a)}, now: {json.dumps(b)})")
     return out
-
-
-def _store_keys(path: str) -> set[str]:
-    from pnp.store import open_store
-
-    return set(open_store(path).group.array_keys())
 
 
 # ------------------------------------------------------------------------------ losses
@@ -238,22 +200,55 @@ class Objective:
         return out
 
 
-def make_schedule(name: str, lam: float, accelerator: float | None = None, brake: float | None = None):
-    """The λ schedule of a run: constant, decay (×0.5 per epoch), Levenberg–Marquardt (pnp's
-    variant, restores the best weights) or the authors' adaptive rule (ceiling λ₀, no restore);
-    ``accelerator`` / ``brake`` default to :data:`SCHEDULE_FACTORS`."""
-    from pnp.loss import AdaptiveDamping, ConstantDamping, DecayDamping, LevenbergMarquardt
+@dataclass
+class EpochEnd:
+    """What :meth:`Trainer.fit` tells its callbacks after each epoch.
+
+    ``epoch`` counts from 1; ``row`` is the epoch's metrics (:data:`COLUMNS`); ``history`` every
+    row so far; ``improved``: the validation loss is the best of the phase, and ``model`` holds
+    those weights now; ``config``: the run's configuration (:meth:`Trainer.config`).
+    """
+
+    trainer: "Trainer"
+    epoch: int
+    row: dict[str, Any]
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    best_val_loss: float | None
+    improved: bool
+    config: dict[str, Any]
+    model: Any
+    _state: Any = field(repr=False, default=None)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The complete state after this epoch (model, optimizer, plateau scheduler, λ schedule,
+        RNG, history, config): ``fit(checkpoint=...)`` resumes from it."""
+        return self._state()
+
+    def best_weights(self) -> dict[str, Any]:
+        """The model's weights with the run's config and epoch (what ``best.pt`` holds)."""
+        return {"model": self.model.state_dict(), "config": self.config, "epoch": self.epoch,
+                "val_loss": self.best_val_loss}
+
+
+def training_schedule(name: str, lam: float, accelerator: float | None = None, brake: float | None = None):
+    """The λ schedule of a training run, by :class:`Trainer`'s ``schedule`` name, with the run's
+    defaults (:func:`pnp.loss.make_schedule` builds it): constant; decay ×0.5 per epoch;
+    Levenberg–Marquardt (pnp's variant: restores the best weights, ceiling max(1e4, 1e4 λ₀)); or
+    the authors' adaptive rule (ceiling λ₀, no restore).  ``accelerator`` / ``brake`` default to
+    :data:`SCHEDULE_FACTORS`."""
+    from pnp.loss import make_schedule
 
     if name == "constant":
-        return ConstantDamping(lam)
+        return make_schedule("constant", lam=lam)
     if name == "decay":
-        return DecayDamping(lam, factor=0.5, every=1)
+        return make_schedule("decay", lam=lam, factor=0.5, every=1)
     acc, brk = SCHEDULE_FACTORS[name]
     acc = acc if accelerator is None else accelerator
     brk = brk if brake is None else brake
     if name == "adaptive":
-        return AdaptiveDamping(lam=lam, accelerator=acc, brake=brk)
-    return LevenbergMarquardt(lam=lam, accelerator=acc, brake=brk, ceiling=max(1e4, 1e4 * lam))
+        return make_schedule("adaptive", lam=lam, accelerator=acc, brake=brk)
+    return make_schedule("lm", lam=lam, accelerator=acc, brake=brk, ceiling=max(1e4, 1e4 * lam))
 
 
 def schedule_description(schedule) -> dict[str, Any]:
@@ -435,8 +430,9 @@ class Trainer:
 
     def _datasets(self, store: str):
         from pnp.data import StoreDataset
+        from pnp.store import open_store
 
-        keys = _store_keys(store)
+        keys = set(open_store(store).fields)
         has_metric = "metric" in keys
         if self.loss == "pnp" and not has_metric:
             raise ValueError(
@@ -496,25 +492,6 @@ class Trainer:
             "n_train": len(train_ds),
         }
 
-    @staticmethod
-    def _check_run_dir(out: str, resume: bool) -> None:
-        if os.path.exists(out) and not os.path.isdir(out):
-            raise ValueError(f"out = {out} exists and is not a directory")
-        entries = sorted(os.listdir(out)) if os.path.isdir(out) else []
-        if resume:
-            if CHECKPOINT not in entries:
-                raise ValueError(f"cannot resume: no {CHECKPOINT} in {out} (start the run without --resume)")
-            return
-        if entries == [CONFIG]:  # a run stopped before its first checkpoint: start it again
-            return
-        if entries:
-            if CONFIG in entries or CHECKPOINT in entries:
-                raise ValueError(f"out = {out} already holds a training run; pass --resume to continue it, "
-                                 "or choose another (empty or new) directory")
-            shown = ", ".join(entries[:3]) + (", …" if len(entries) > 3 else "")
-            raise ValueError(f"out = {out} is not empty ({shown}) and holds no training run; choose an empty "
-                             "or new directory")
-
     def _phase(self, epoch: int) -> str:
         """``"pretrain"`` for the P-loss epochs, else the run's loss."""
         return PRETRAIN if epoch < self.pretrain_epochs else self.loss
@@ -525,76 +502,81 @@ class Trainer:
         return optimizer, _plateau(optimizer, self.lr_plateau)
 
     # ---------------------------------------------------------------- training
-    def fit(self, store: str | os.PathLike, out: str | os.PathLike, resume: bool = False) -> "Trainer":
-        """Train on ``store``'s train split, validating on its val split; write the run to ``out``."""
+    def fit(self, store: str | os.PathLike, callbacks: Sequence[Callable[[EpochEnd], None]] = (),
+            checkpoint: Mapping[str, Any] | None = None, on_start: Callable[[dict], None] | None = None) -> "Trainer":
+        """Train on ``store``'s train split, validating on its val split.
+
+        ``callbacks`` are called after every epoch with an :class:`EpochEnd`; ``on_start`` once
+        with the run's configuration before the first epoch; ``checkpoint`` (a dict of
+        :meth:`EpochEnd.checkpoint`) resumes that run (``ValueError`` if its configuration
+        differs).  Returns ``self``, fitted.
+        """
         from pnp.store import normalise_path
         from pnp.training.encoder import build_encoder
 
-        if not isinstance(resume, bool):
-            raise ValueError(f"resume must be True or False, got {resume!r}")
         if not isinstance(store, (str, os.PathLike)) or not os.fspath(store):
-            raise ValueError(f"store must be a store path, got {store!r}")
-        if not isinstance(out, (str, os.PathLike)) or not os.fspath(out):
-            raise ValueError(f"out must be a directory path, got {out!r}")
+            raise TypeError(f"store must be a store path, got {store!r}")
+        if checkpoint is not None and not isinstance(checkpoint, Mapping):
+            raise TypeError(f"checkpoint must be a dict (EpochEnd.checkpoint()), got {type(checkpoint).__name__}")
         store = normalise_path(store)
-        out = os.path.abspath(os.fspath(out))
-        self._check_run_dir(out, resume)
-        device = resolve_device(self.device)
+        device = torch_device(self.device)
         train_ds, val_ds = self._datasets(store)
         lam0 = self.resolve_lam(store)
-
         torch.manual_seed(self.seed)
         model = build_encoder(self.encoder_kind, train_ds, **self.encoder)
         config = self.config(store, train_ds, model.config())
         model.to(device)
-        optimizer, plateau = self._optimizers(model)
-        schedule = make_schedule(self.schedule, lam0, self.accelerator, self.brake)
-        self.schedule_ = schedule_description(schedule)
-        state: dict[str, Any] = {"history": [], "best_val": math.inf, "best_epoch": None, "start": 0}
-        if resume:
-            state = self._resume(out, config, model, optimizer, plateau, schedule, device)
-        os.makedirs(out, exist_ok=True)
-        write_json(os.path.join(out, CONFIG), config)
+        run = _Run(model=model, config=config, device=device,
+                   schedule=training_schedule(self.schedule, lam0, self.accelerator, self.brake))
+        run.optimizer, run.plateau = self._optimizers(model)
+        self.schedule_ = schedule_description(run.schedule)
+        if checkpoint is not None:
+            run.restore(checkpoint)
+        if on_start is not None:
+            on_start(config)
+        self._train(run, train_ds, val_ds, list(callbacks))
+        self.model_, self.history_, self.best_epoch_ = model, run.history, run.best_epoch
+        self.best_val_loss_ = run.best_val if run.best_epoch else None
+        self.config_ = config
+        return self
 
-        mean_metric = train_ds.mean_metric() if self.loss == "pnp" and self.damping == "mean" else None
-        objectives = {self.loss: Objective(self.loss, val_ds, self.damping, mean_metric).to(device)}
-        if self.pretrain_epochs:
-            objectives[PRETRAIN] = Objective("ploss", val_ds).to(device)
+    def _train(self, run: "_Run", train_ds, val_ds, callbacks: list) -> None:
+        """The epochs from ``run.start`` to ``epochs``."""
+        objectives = self._objectives(train_ds, val_ds, run.device)
         samples = None if self.steps_per_epoch is None else self.steps_per_epoch * self.batch_size
         loader = make_loader_for(train_ds, self, samples)
         val_loader = make_loader_for(val_ds, self, None, shuffle=False)
         log = _logger(self.progress)
         self._encode = FrontendCache() if self.cache_frontend else (lambda m, b: m(b["audio"]))
-        if state["start"] >= self.epochs:
-            log(f"{out}: {state['start']} epochs already done (epochs = {self.epochs}); nothing to train")
-
-        for epoch in range(state["start"], self.epochs):
+        if run.start >= self.epochs:
+            log(f"{run.start} epochs already done (epochs = {self.epochs}); nothing to train")
+        for epoch in range(run.start, self.epochs):
             phase = self._phase(epoch)
             if self.pretrain_epochs and epoch == self.pretrain_epochs:  # the switch: start afresh
-                optimizer, plateau = self._optimizers(model)
-                state["best_val"], state["best_epoch"] = math.inf, None
-            row = self._epoch(epoch, phase, model, objectives[phase], optimizer, schedule, loader, val_loader, device)
-            if plateau is not None:
-                plateau.step(row["val_loss"])
-            state["history"].append(row)
-            if math.isfinite(row["val_loss"]) and row["val_loss"] < state["best_val"]:
-                state["best_val"], state["best_epoch"] = row["val_loss"], epoch + 1
-                save_torch(os.path.join(out, BEST), {"model": model.state_dict(), "config": config,
-                                                     "epoch": epoch + 1, "val_loss": state["best_val"]})
-            log(self._summary(row, state["best_epoch"]))
+                run.optimizer, run.plateau = self._optimizers(run.model)
+                run.best_val, run.best_epoch = math.inf, None
+            row = self._epoch(epoch, phase, run.model, objectives[phase], run.optimizer, run.schedule, loader,
+                              val_loader, run.device)
+            improved = run.end_epoch(row, epoch)
+            log(self._summary(row, run.best_epoch))
             if row["action"] == "brake" and self.schedule == "lm":
+                sched = run.schedule
                 log(f"  Levenberg–Marquardt brake: val_loss {row['val_loss']:.4g} did not improve on "
-                    f"{schedule.best_loss if schedule.best_loss is not None else float('nan'):.4g}; best weights "
-                    f"restored, lambda -> {schedule.lam:.4g}")
-            self._write_epoch(out, config, state, model, optimizer, plateau, schedule, epoch, device)
+                    f"{sched.best_loss if sched.best_loss is not None else float('nan'):.4g}; best weights "
+                    f"restored, lambda -> {sched.lam:.4g}")
+            end = EpochEnd(trainer=self, epoch=epoch + 1, row=row, history=run.history, best_epoch=run.best_epoch,
+                           best_val_loss=run.best_val if run.best_epoch else None, improved=improved,
+                           config=run.config, model=run.model, _state=run.checkpoint)
+            for callback in callbacks:
+                callback(end)
 
-        self.model_ = model
-        self.history_ = state["history"]
-        self.best_epoch_ = state["best_epoch"]
-        self.best_val_loss_ = state["best_val"] if state["best_epoch"] else None
-        self.run_dir_ = out
-        self.config_ = config
-        return self
+    def _objectives(self, train_ds, val_ds, device) -> dict[str, Objective]:
+        """The objective of each phase (the loss; the P-loss while pretraining), on ``device``."""
+        mean_metric = train_ds.mean_metric() if self.loss == "pnp" and self.damping == "mean" else None
+        objectives = {self.loss: Objective(self.loss, val_ds, self.damping, mean_metric).to(device)}
+        if self.pretrain_epochs:
+            objectives[PRETRAIN] = Objective("ploss", val_ds).to(device)
+        return objectives
 
     def _epoch(self, epoch: int, phase: str, model, objective: Objective, optimizer, schedule, loader, val_loader,
                device) -> dict[str, Any]:
@@ -630,43 +612,6 @@ class Trainer:
         row.setdefault("val_pnp", None)
         return row
 
-    def _resume(self, out: str, config, model, optimizer, plateau, schedule, device) -> dict[str, Any]:
-        """Load ``checkpoint.pt`` into the model, optimizer, plateau scheduler and schedule."""
-        ck = load_torch(os.path.join(out, CHECKPOINT))
-        diff = config_diff(ck.get("config", {}), config)
-        if diff:
-            raise ValueError(f"cannot resume {out}: the configuration differs from its checkpoint: " + "; ".join(diff))
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        if plateau is not None and ck.get("plateau") is not None:
-            plateau.load_state_dict(ck["plateau"])
-        schedule.load_state_dict(ck["schedule"])
-        torch.set_rng_state(ck["rng"]["torch"])
-        if device.type == "cuda" and ck["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(ck["rng"]["cuda"])
-        return {"history": list(ck["history"]),
-                "best_val": math.inf if ck["best_val_loss"] is None else float(ck["best_val_loss"]),
-                "best_epoch": ck["best_epoch"], "start": int(ck["epoch"])}
-
-    def _write_epoch(self, out: str, config, state, model, optimizer, plateau, schedule, epoch: int, device) -> None:
-        """metrics.csv / .json, the loss curves and ``checkpoint.pt`` after an epoch."""
-        from pnp.training.plots import plot_loss_curves
-
-        history, best_epoch = state["history"], state["best_epoch"]
-        best = state["best_val"] if best_epoch else None
-        write_csv(os.path.join(out, METRICS_CSV), history, COLUMNS)
-        write_json(os.path.join(out, METRICS_JSON), {"config": config, "schedule": self.schedule_,
-                                                     "best_epoch": best_epoch, "best_val_loss": best,
-                                                     "epochs": history})
-        plot_loss_curves(history, os.path.join(out, PLOT), title=f"{config['store_name']}: {self.loss}")
-        rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None}
-        save_torch(os.path.join(out, CHECKPOINT), {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "plateau": plateau.state_dict() if plateau is not None else None,
-            "schedule": schedule.state_dict(), "epoch": epoch + 1, "rng": rng, "config": config,
-            "history": history, "best_val_loss": best, "best_epoch": best_epoch,
-        })
-
     @staticmethod
     @torch.no_grad()
     def validate(model, objective: Objective, loader, device: torch.device) -> dict[str, float]:
@@ -696,6 +641,58 @@ class Trainer:
         return " | ".join(parts)
 
 
+@dataclass
+class _Run:
+    """The mutable state of one :meth:`Trainer.fit`: model, optimizer, schedules, history, best epoch."""
+
+    model: Any
+    config: dict[str, Any]
+    device: torch.device
+    schedule: Any
+    optimizer: Any = None
+    plateau: Any = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val: float = math.inf
+    best_epoch: int | None = None
+    start: int = 0
+
+    def end_epoch(self, row: dict[str, Any], epoch: int) -> bool:
+        """Record the epoch's row (and step the plateau scheduler); whether it is the best so far."""
+        if self.plateau is not None:
+            self.plateau.step(row["val_loss"])
+        self.history.append(row)
+        improved = math.isfinite(row["val_loss"]) and row["val_loss"] < self.best_val
+        if improved:
+            self.best_val, self.best_epoch = row["val_loss"], epoch + 1
+        return improved
+
+    def checkpoint(self) -> dict[str, Any]:
+        cuda = self.device.type == "cuda"
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "plateau": self.plateau.state_dict() if self.plateau is not None else None,
+                "schedule": self.schedule.state_dict(), "epoch": self.history[-1]["epoch"] if self.history else 0,
+                "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if cuda else None},
+                "config": self.config, "history": list(self.history),
+                "best_val_loss": self.best_val if self.best_epoch else None, "best_epoch": self.best_epoch}
+
+    def restore(self, ck: Mapping[str, Any]) -> None:
+        """Load a :meth:`checkpoint` dict; ``ValueError`` if its configuration differs."""
+        diff = config_diff(ck.get("config", {}), self.config)
+        if diff:
+            raise ValueError("cannot resume: the configuration differs from its checkpoint: " + "; ".join(diff))
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        if self.plateau is not None and ck.get("plateau") is not None:
+            self.plateau.load_state_dict(ck["plateau"])
+        self.schedule.load_state_dict(ck["schedule"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        if self.device.type == "cuda" and ck["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(ck["rng"]["cuda"])
+        self.history = list(ck["history"])
+        self.best_val = math.inf if ck["best_val_loss"] is None else float(ck["best_val_loss"])
+        self.best_epoch, self.start = ck["best_epoch"], int(ck["epoch"])
+
+
 def make_loader_for(ds, trainer: "Trainer", samples_per_epoch: int | None, shuffle: bool = True):
     """The loader of a run's split: its batch size, order and workers (validation: in order)."""
     from pnp.data import make_loader
@@ -713,23 +710,6 @@ def _logger(progress: bool):
     return (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
 
 
-def train(store: str | os.PathLike, loss: str = "pnp", out: str | os.PathLike | None = None, epochs: int = 30,
-          batch_size: int = 32, lr: float = 1e-3, damping: str | None = None, lam: float | str | None = None,
-          schedule: str = "constant", seed: int = 0, resume: bool = False, num_workers: int = 0,
-          device: str = "cpu", progress: bool = True, encoder: Mapping[str, Any] | None = None,
-          **protocol: Any) -> Trainer:
-    """Train an encoder on ``store`` and write the run to ``out``; returns the fitted
-    :class:`Trainer` (``model_``, ``history_``, ``best_epoch_``, …).  ``protocol``: the other
-    :class:`Trainer` options (``accelerator``, ``brake``, ``lr_plateau``, ``pretrain_epochs``,
-    ``steps_per_epoch``, ``order``, ``encoder_kind``).  See the module docs."""
-    if out is None:
-        raise ValueError("out (the run directory) is required")
-    trainer = Trainer(loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, damping=damping, lam=lam,
-                      schedule=schedule, seed=seed, num_workers=num_workers, device=device, progress=progress,
-                      encoder=encoder, **protocol)
-    return trainer.fit(store, out, resume=resume)
-
-
 def load_encoder(path: str | os.PathLike, map_location: Any = "cpu"):
     """The encoder of a ``best.pt`` / ``checkpoint.pt`` (eval mode) and the run's config."""
     from pnp.training.encoder import encoder_from_config
@@ -743,5 +723,6 @@ def load_encoder(path: str | os.PathLike, map_location: Any = "cpu"):
     return model, ck["config"], ck
 
 
-__all__ = ["LOSSES", "SCHEDULE_NAMES", "DAMPING_NAMES", "ENCODER_KINDS", "LAM0_AUTO", "Trainer", "train",
-           "load_encoder", "Objective", "config_diff", "resolve_device", "make_schedule", "schedule_description"]
+__all__ = ["COLUMNS", "LOSSES", "SCHEDULE_NAMES", "DAMPING_NAMES", "ENCODER_KINDS", "LAM0_AUTO", "EpochEnd",
+           "Trainer", "load_encoder", "load_torch", "Objective", "config_diff", "torch_device", "training_schedule",
+           "schedule_description"]
