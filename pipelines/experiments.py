@@ -59,7 +59,8 @@ def step_landscapes(res: str, losses, synth: str = SYNTH, modes=LANDSCAPE_MODES)
 
 
 def _match(res: str, losses, inits, shifts, tag: str = "", iters: int = ITERS) -> None:
-    from pnp.matching import make_problem, run_matching
+    from pnp.matching import make_problem
+    from pnp.pipelines.matching import run_matching
 
     for loss in losses:
         problem = make_problem(SYNTH, loss)
@@ -71,7 +72,7 @@ def _match(res: str, losses, inits, shifts, tag: str = "", iters: int = ITERS) -
 
 
 def step_pairs(res: str) -> None:
-    from pnp.matching import chirp_pairs
+    from pnp.pipelines.matching import chirp_pairs
 
     _write(os.path.join(res, "chirp_pairs.json"), chirp_pairs(SYNTH, shift=2**11, n_rates=25))
 

@@ -21,9 +21,9 @@ from pnp.matching import (
     init_points,
     make_loss,
     make_problem,
-    run_matching,
 )
 from pnp.matching.descent import FAR_MIN, NEAR_RANGE
+from pnp.pipelines.matching import run_matching
 
 pytestmark = pytest.mark.filterwarnings("ignore:Signal support is too small")
 

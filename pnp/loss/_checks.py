@@ -28,9 +28,9 @@ def check_pair(nu_hat: Any, nu: Any, what: str = "loss") -> tuple[torch.Tensor, 
 
 def is_transformed(x: torch.Tensor) -> bool:
     """True for tensors wrapped by torch.func transforms (their values must not be read)."""
-    from pnp.synth.base import _is_transformed
+    from pnp.synth.base import is_transformed as transformed
 
-    return _is_transformed(x)
+    return transformed(x)
 
 
 def number(value: Any, what: str, lo: float | None = None, hi: float | None = None,

@@ -22,15 +22,10 @@ import torch
 from torch import nn
 
 from pnp.loss._checks import check_pair, is_transformed
+from pnp.signal import flush_tiny
 
 DISTANCES = ("l2", "l1")
 REPRESENTATIONS = ("store", "mss", "jtfs")
-
-
-def _flush_tiny(x: torch.Tensor) -> torch.Tensor:
-    from pnp.matching.problem import flush_tiny
-
-    return flush_tiny(x)
 
 
 class SpectralLoss(nn.Module):
@@ -49,7 +44,7 @@ class SpectralLoss(nn.Module):
     dtype/device (the synth and representation run in that dtype; ``nu``/``target`` are cast).
     ν̂ outside [-1, 1] is a ``ValueError`` (checked on plain tensors; skipped under torch.func).
     Samples of the sounds below ``sqrt(finfo.tiny)`` are flushed to 0 before Φ (subnormal
-    Gaussian tails give NaN gradients through a modulus, see :func:`pnp.matching.problem.flush_tiny`).
+    Gaussian tails give NaN gradients through a modulus, see :func:`pnp.signal.flush_tiny`).
     """
 
     representation: Any  # a pnp representation: an nn.Module with features()
@@ -86,7 +81,7 @@ class SpectralLoss(nn.Module):
     def features(self, nu: torch.Tensor) -> torch.Tensor:
         """Φ g(θ(ν)) (B, K) in ν's dtype/device (differentiable)."""
         audio = self.synth(self.parametrization.theta(nu), validate=False)
-        return self.representation.features(_flush_tiny(audio))
+        return self.representation.features(flush_tiny(audio))
 
     def forward(self, nu_hat: torch.Tensor, nu: torch.Tensor | None = None,
                 target: torch.Tensor | None = None) -> torch.Tensor:

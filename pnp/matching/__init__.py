@@ -6,12 +6,13 @@ multi-scale spectrogram (MSS) and joint time–frequency scattering (JTFS).
   :func:`make_problem`, the JTFS/MSS presets, batched loss + gradient evaluation;
 * :mod:`pnp.matching.landscape` — :func:`compute_landscape` on a log-spaced grid;
 * :mod:`pnp.matching.descent` — the bold-driver rule (:func:`bold_driver`) and initialisations;
-* :mod:`pnp.matching.experiments` — :func:`run_matching`, :func:`chirp_pairs`;
 * :mod:`pnp.matching.plots` — the figures.
+
+The experiments themselves (``pnp match``, ``pnp chirp-pairs``: several initialisations,
+summaries) are workflows: :mod:`pnp.pipelines.matching`.
 """
 
 from pnp.matching.descent import INIT_SCHEMES, DescentResult, bold_driver, init_points
-from pnp.matching.experiments import CONVERGED, chirp_pairs, run_matching
 from pnp.matching.landscape import Landscape, compute_landscape, default_target, grid_axes, parse_random_shift
 from pnp.matching.problem import (
     FAST_DECIMATION,
@@ -27,7 +28,6 @@ from pnp.matching.problem import (
 )
 
 __all__ = [
-    "CONVERGED",
     "DescentResult",
     "FAST_DECIMATION",
     "FeatureLoss",
@@ -39,7 +39,6 @@ __all__ = [
     "MatchingProblem",
     "PRESETS",
     "bold_driver",
-    "chirp_pairs",
     "compute_landscape",
     "decimate",
     "default_target",
@@ -48,5 +47,4 @@ __all__ = [
     "make_loss",
     "make_problem",
     "parse_random_shift",
-    "run_matching",
 ]

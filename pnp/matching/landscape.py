@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from pnp.matching.problem import MatchingProblem, _check_shift
+from pnp.matching.problem import MatchingProblem, check_shift
 
 
 def grid_axes(problem: MatchingProblem, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -215,7 +215,7 @@ def compute_landscape(
     nu_axis, axes = grid_axes(problem, n)
     target = default_target(problem, n) if target is None else problem.check_target(target)
     N = problem.n_samples
-    shift = _check_shift(shift, N)
+    shift = check_shift(shift, N)
     if random_shift is not None:
         if shift:
             raise ValueError("use either a constant shift or a random shift, not both")

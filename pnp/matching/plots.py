@@ -57,7 +57,12 @@ def draw_landscape(ax2d, land: Landscape, ax3d=None, title: str | None = None) -
     ax2d.plot(*t, marker="*", color="r", ms=14, mec="k", label="target", zorder=5)
     i, j = land.argmin
     ax2d.plot(nu[i], nu[j], marker="X", color="orange", ms=9, mec="k", ls="", label="grid minimum", zorder=4)
-    ax2d.legend(loc="best", fontsize=7, framealpha=0.7)
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax2d.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="0.25", marker=r"$\rightarrow$", ms=12, ls=""))
+    labels.append(r"$-\nabla L$ direction (unit arrows)")
+    ax2d.legend(handles, labels, loc="best", fontsize=7, framealpha=0.8)
     _decorate(ax2d, land)
     if title:
         ax2d.set_title(title, fontsize=9)
@@ -110,21 +115,44 @@ def _band(ax, curves: np.ndarray, label: str, color=None) -> None:
     ax.fill_between(x, curves.min(0), curves.max(0), color=line.get_color(), alpha=0.18)
 
 
+NU_DISTANCE = r"parameter distance $\|\tilde\nu - \nu^*\|_2$ (normalised log parameters)"
+
+
+def _explained_legend(ax, n_inits: int, threshold: float | None, band: bool = True, **kwargs: Any) -> None:
+    """The axes' legend with what the marks mean: line = mean over the ``n_inits``
+    initialisations, band (or error bar) = their min–max range, dotted = the threshold."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles, labels = ax.get_legend_handles_labels()
+    if band:
+        handles += [Line2D([], [], color="0.3", lw=1.8), Patch(facecolor="0.3", alpha=0.18)]
+        labels += [f"line: mean over {n_inits} initialisations", "band: their min–max range"]
+    else:
+        handles += [Line2D([], [], color="0.3", marker="o", ls="-"), Line2D([], [], color="0.3", marker=".", ls="",
+                                                                            alpha=0.5)]
+        labels += [f"marker and bar: mean and min–max over {n_inits} inits", "dots: each initialisation"]
+    if threshold:
+        handles.append(Line2D([], [], color="k", ls=":", lw=1))
+        labels.append(f"converged below {threshold:g}")
+    below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.16), "ncol": 2, "frameon": False}
+    ax.legend(handles, labels, **{"fontsize": 7, **below, **kwargs})
+
+
 def plot_descent(series: Sequence[tuple[str, np.ndarray]], path: str, title: str = "", threshold: float | None = None) -> None:
     """Parameter distance vs iteration: mean (line) and min–max range (band) of each
     ``(label, distances (n_inits, T+1))`` → ``path``."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
     for label, d in series:
         _band(ax, np.asarray(d, dtype=float), label)
     if threshold:
-        ax.axhline(threshold, color="k", ls=":", lw=1, label=f"threshold {threshold:g}")
+        ax.axhline(threshold, color="k", ls=":", lw=1)
     ax.set_xlabel("iteration")
-    ax.set_ylabel(r"parameter distance $\|\nu - \tilde\nu\|_2$ (log space)")
+    ax.set_ylabel(NU_DISTANCE, fontsize=9)
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
+    _explained_legend(ax, np.asarray(series[0][1]).shape[0], threshold)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -135,19 +163,21 @@ def plot_match_summary(summary: dict[str, Any], path: str) -> None:
     plt = _plt()
     runs = summary["runs"]
     multi = len(runs) > 1
-    fig, axes = plt.subplots(1, 2 if multi else 1, figsize=(12 if multi else 6.4, 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, 2 if multi else 1, figsize=(12 if multi else 6.4, 5.0), squeeze=False,
+                             layout="constrained")
     ax = axes[0, 0]
     for r in runs:
-        _band(ax, np.asarray(r["distance"], dtype=float), f"shift {r['shift']}")
+        _band(ax, np.asarray(r["distance"], dtype=float), f"shift {r['shift']} samples")
     ax.axhline(summary["threshold"], color="k", ls=":", lw=1)
     ax.set_xlabel("iteration")
-    ax.set_ylabel(r"parameter distance $\|\nu - \tilde\nu\|_2$")
+    ax.set_ylabel(NU_DISTANCE, fontsize=9)
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title(f"{summary['synth']['name']} {summary['loss'].upper()}, init {summary['init']}, {summary['n_inits']} inits", fontsize=10)
+    _explained_legend(ax, summary["n_inits"], summary["threshold"])
+    ax.set_title(f"{summary['synth']['name']} {summary['loss'].upper()}, init {summary['init']}, "
+                 f"{summary['n_inits']} inits", fontsize=10)
     if multi:
         draw_shift_sweep(axes[0, 1], [(summary["loss"].upper(), summary)], summary["threshold"])
-    fig.tight_layout()
+        axes[0, 1].set_title("final distance per time shift", fontsize=10)
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -169,22 +199,31 @@ def draw_shift_sweep(ax, items: Sequence[tuple[str, dict[str, Any]]], threshold:
     # a list once the loop has run (items is non-empty); cast, not assert: no behaviour change otherwise
     ax.set_xticks(np.arange(len(cast(list[Any], shifts))))
     ax.set_xticklabels([str(s) for s in cast(list[Any], shifts)], rotation=0, fontsize=8)
-    ax.set_xlabel("time shift (samples)")
-    ax.set_ylabel("final parameter distance")
+    ax.set_xlabel("time shift of the predicted sound (samples)")
+    ax.set_ylabel(r"final parameter distance $\|\tilde\nu - \nu^*\|_2$", fontsize=9)
     if threshold:
         ax.axhline(threshold, color="k", ls=":", lw=1)
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
+    n_inits = len(items[0][1]["runs"][0]["final_distance"])
+    _explained_legend(ax, n_inits, threshold, band=False)
 
 
 def plot_shift_sweep(items: Sequence[tuple[str, dict[str, Any]]], path: str, title: str = "") -> None:
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
     draw_shift_sweep(ax, items, items[0][1].get("threshold"))
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def _plain_log_ticks(axis, values: Sequence[float]) -> None:
+    """Ticks of a log ``axis`` at ``values``, written as plain numbers (no ``6×10^-1``)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    axis.set_major_locator(FixedLocator(list(values)))
+    axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def plot_chirp_pairs(result: dict[str, Any], path: str) -> None:
@@ -200,6 +239,7 @@ def plot_chirp_pairs(result: dict[str, Any], path: str) -> None:
                     label=f"{loss.upper()}, {'shift ' + str(result['shift']) if name == 'displaced' else 'no shift'}")
     ax.axvline(result["reference"][1], color="r", lw=1, ls=":", label=r"reference $\gamma$")
     ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis, [v for v in (0.5, 1, 2, 4) if g.min() * 0.999 <= v <= g.max() * 1.001])
     ax.set_xlabel(r"chirp rate $\gamma$ of the second chirp (oct/s)")
     ax.set_ylabel("distance / max")
     ax.set_title(f"{result['synth']}: reference (f_m, γ) = ({result['reference'][0]:.3g}, {result['reference'][1]:.3g})", fontsize=10)

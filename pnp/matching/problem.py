@@ -40,6 +40,8 @@ import torch
 
 import pnp.scattering
 import pnp.synth
+from pnp.jacobian import Parametrization
+from pnp.signal import flush_tiny  # noqa: F401 - also re-exported
 from pnp.synth.amchirp import shift_samples
 from pnp.synth.base import Synth
 from pnp.synth.space import ParameterSpace
@@ -73,18 +75,6 @@ def decimate(x: torch.Tensor, factor: int) -> torch.Tensor:
     m = n // factor
     X = torch.fft.rfft(x, dim=-1)[..., : m // 2 + 1]
     return torch.fft.irfft(X, n=m, dim=-1) / factor
-
-
-def flush_tiny(x: torch.Tensor) -> torch.Tensor:
-    """Set samples with ``|x| < sqrt(finfo.tiny)`` (≈ 1e-19 in float32) to exactly 0.
-
-    The Gaussian tails of the chirps reach subnormal values; an STFT bin built only from such
-    samples is subnormal, and torch's complex ``abs`` backward (used by the MSS) returns NaN
-    there (``1/|z|`` overflows), which would stall gradient descent.  Exact zeros get the zero
-    subgradient instead.  The change is below 1e-19 of full scale.
-    """
-    tiny = math.sqrt(torch.finfo(x.dtype).tiny)
-    return torch.where(x.abs() < tiny, torch.zeros_like(x), x)
 
 
 def dropped_energy(x: torch.Tensor, factor: int) -> float:
@@ -181,7 +171,7 @@ def make_loss(
 
 
 # ----------------------------------------------------------------------------- problem
-def _check_shift(shift: Any, n: int, what: str = "shift") -> int:
+def check_shift(shift: Any, n: int, what: str = "shift") -> int:
     if isinstance(shift, bool):
         raise ValueError(f"{what} must be an integer number of samples in [0, {n - 1}], got {shift!r}")
     try:
@@ -240,6 +230,9 @@ class MatchingProblem:
             if not (p.lo <= value <= p.hi):
                 raise ValueError(f"fixed parameter {p.name} = {value:g} is outside its bounds {p.bounds_str()}")
             self.fixed[p.name] = value
+        #: ν → θ of the synth (free parameters in the space's order, the fixed ones added)
+        self.parametrization = Parametrization(space, self.fixed)
+        self._space_order = [free.index(n) for n in self.parametrization.free]
         # ∂ν/∂ln θ for each free parameter (ν affine in log10 θ)
         self.dnu_dlog = np.array(
             [2.0 / (math.log(10.0) * (p.s_hi - p.s_lo)) if p.is_log else float("nan") for p in self.space.parameters]
@@ -258,15 +251,10 @@ class MatchingProblem:
         """Free physical parameters (..., P) → ν (..., P), float64 numpy."""
         return np.asarray(self.space.normalize(np.asarray(theta_free, dtype=np.float64)))
 
-    def full_theta(self, free_theta: torch.Tensor) -> torch.Tensor:
-        """Free physical parameters (B, P) (tensor) → the synth's full θ (B, P_synth)."""
-        cols = []
-        for p in self.synth.space.parameters:
-            if p.name in self.free:
-                cols.append(free_theta[:, self.free.index(p.name)])
-            else:
-                cols.append(torch.full_like(free_theta[:, 0], self.fixed[p.name]))
-        return torch.stack(cols, dim=-1)
+    def full_theta(self, nu: torch.Tensor) -> torch.Tensor:
+        """ν (B, P) of the free parameters, in ``free`` order → the synth's full θ (B, P_synth),
+        physical units, through the one ν → θ map (:class:`pnp.jacobian.Parametrization`)."""
+        return self.parametrization.theta(nu[:, self._space_order])
 
     def check_target(self, theta_free: Any, what: str = "target") -> np.ndarray:
         """(P,) free physical values → float64 array; ValueError naming the parameter if outside."""
@@ -281,7 +269,7 @@ class MatchingProblem:
     # ------------------------------------------------------------------ sounds and features
     def render(self, nu: torch.Tensor, shifts: Sequence[int] | int = 0) -> torch.Tensor:
         """ν (B, P) tensor → audio (B, N); item b shifted by ``shifts[b]`` samples (or one int)."""
-        theta = self.full_theta(self.space.denormalize(nu))
+        theta = self.full_theta(nu)
         audio = flush_tiny(self.synth(theta, validate=False))
         if isinstance(shifts, (int, np.integer)):
             return shift_samples(audio, int(shifts))
@@ -295,7 +283,7 @@ class MatchingProblem:
         theta_free = self.check_target(theta_free)
         nu = torch.as_tensor(self.nu(theta_free)[None], dtype=self.dtype)
         with torch.no_grad():
-            return self.loss.features(self.render(nu, _check_shift(shift, self.n_samples))).detach()
+            return self.loss.features(self.render(nu, check_shift(shift, self.n_samples))).detach()
 
     def evaluate(
         self,
@@ -319,7 +307,7 @@ class MatchingProblem:
         B = nu.shape[0]
         if isinstance(shifts, (int, np.integer)):
             shifts = [int(shifts)] * B
-        shifts = [_check_shift(s, self.n_samples) for s in shifts]
+        shifts = [check_shift(s, self.n_samples) for s in shifts]
         if len(shifts) != B:
             raise ValueError(f"need one shift per item ({B}), got {len(shifts)}")
         step = B if not batch_size else int(batch_size)

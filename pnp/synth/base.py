@@ -28,7 +28,7 @@ from torch import nn
 from pnp.synth.space import ParameterSpace
 
 
-def _is_transformed(x: torch.Tensor) -> bool:
+def is_transformed(x: torch.Tensor) -> bool:
     """True for tensors wrapped by torch.func transforms (values must not be read)."""
     try:
         if torch._C._functorch.is_functorch_wrapped_tensor(x):
@@ -143,7 +143,7 @@ class Synth(nn.Module):
             theta = theta.to(torch.get_default_dtype())
         if theta.dim() not in (1, 2) or theta.shape[-1] != self.space.dim:
             raise ValueError(self.space._shape_msg(theta.shape))
-        if validate and not _is_transformed(theta):
+        if validate and not is_transformed(theta):
             self.space.validate(theta)
         was_1d = theta.dim() == 1
         return (theta.unsqueeze(0) if was_1d else theta), was_1d

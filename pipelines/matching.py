@@ -1,4 +1,4 @@
-"""The Mesostructures experiments as library calls (the CLI and pipelines only wrap these).
+"""The Mesostructures experiments: sound matching and chirp pairs (workflows on :mod:`pnp.matching`).
 
 * :func:`run_matching` — bold-driver sound matching from several initialisations, for one or
   several time shifts of the predicted sound (the same initial points for every shift);
@@ -16,7 +16,7 @@ import numpy as np
 
 from pnp.matching.descent import FAR_MIN, NEAR_RANGE, bold_driver, init_points
 from pnp.matching.landscape import default_target
-from pnp.matching.problem import MatchingProblem, _check_shift, make_problem
+from pnp.matching.problem import MatchingProblem, check_shift, make_problem
 
 #: ν-distance below which a run counts as converged (≈ one step of the 20-point grid, 2/19)
 CONVERGED = 0.1
@@ -48,49 +48,15 @@ def run_matching(
     predicted sound).  Returns a JSON-able dict (see the README / ``pnp match --help``)."""
     target = default_target(problem, 20) if target is None else problem.check_target(target)
     target_nu = problem.nu(target)
-    shifts = [_check_shift(s, problem.n_samples, "shift") for s in shifts]
+    shifts = [check_shift(s, problem.n_samples, "shift") for s in shifts]
     if not shifts:
         raise ValueError("need at least one shift")
     if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 1:
         raise ValueError(f"iters must be an integer >= 1, got {iters!r}")
     nu0 = init_points(init, n_inits, target_nu, seed)
     tgt = problem.target_features(target)
-    runs = []
-    for shift in shifts:
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=iters, desc=f"match {problem.loss.name} shift={shift}", unit="it", leave=False)
-
-        def fn(nu: np.ndarray, shift: int = shift):
-            return problem.evaluate(nu, tgt, shift, grad=True, batch_size=batch_size)
-
-        t0 = time.perf_counter()
-        try:
-            res = bold_driver(fn, nu0, iters=iters, lr=lr, step0=step0, target_nu=target_nu, progress=bar)
-        finally:
-            if bar is not None:
-                bar.close()
-        seconds = time.perf_counter() - t0
-        assert res.distance is not None  # bold_driver was given target_nu
-        final = res.distance[-1]
-        runs.append(
-            {
-                "shift": shift,
-                "seconds": seconds,
-                "initial_theta": problem.theta_free(res.nu[0]).tolist(),
-                "final_theta": problem.theta_free(res.nu[-1]).tolist(),
-                "initial_distance": res.distance[0].tolist(),
-                "final_distance": final.tolist(),
-                "final_distance_octaves": _octave_distance(problem, res.nu[-1], target_nu).tolist(),
-                "converged_fraction": float(np.mean(final < threshold)),
-                "distance": res.distance.T.tolist(),  # per init: T+1 values
-                "loss": res.loss.T.tolist(),
-                "lr": res.lr.T.tolist(),
-                "accepted": res.accepted.T.astype(int).tolist(),
-            }
-        )
+    runs = [_match_one_shift(problem, tgt, target_nu, nu0, shift, iters, lr, step0, batch_size, threshold, progress)
+            for shift in shifts]
     summary: dict[str, Any] = {
         "command": "match",
         **problem.config(),
@@ -121,6 +87,43 @@ def run_matching(
     return summary
 
 
+def _match_one_shift(problem: MatchingProblem, tgt, target_nu: np.ndarray, nu0: np.ndarray, shift: int, iters: int,
+                     lr, step0: float, batch_size, threshold: float, progress: bool) -> dict[str, Any]:
+    """Bold-driver descent from every initial point ``nu0`` (n, P) for one shift: its record."""
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=iters, desc=f"match {problem.loss.name} shift={shift}", unit="it", leave=False)
+
+    def fn(nu: np.ndarray):
+        return problem.evaluate(nu, tgt, shift, grad=True, batch_size=batch_size)
+
+    t0 = time.perf_counter()
+    try:
+        res = bold_driver(fn, nu0, iters=iters, lr=lr, step0=step0, target_nu=target_nu, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    assert res.distance is not None  # bold_driver was given target_nu
+    final = res.distance[-1]
+    return {
+        "shift": shift,
+        "seconds": seconds,
+        "initial_theta": problem.theta_free(res.nu[0]).tolist(),
+        "final_theta": problem.theta_free(res.nu[-1]).tolist(),
+        "initial_distance": res.distance[0].tolist(),
+        "final_distance": final.tolist(),
+        "final_distance_octaves": _octave_distance(problem, res.nu[-1], target_nu).tolist(),
+        "converged_fraction": float(np.mean(final < threshold)),
+        "distance": res.distance.T.tolist(),  # per init: T+1 values
+        "loss": res.loss.T.tolist(),
+        "lr": res.lr.T.tolist(),
+        "accepted": res.accepted.T.astype(int).tolist(),
+    }
+
+
 def chirp_pairs(
     synth: str = "amchirp",
     reference: Any = None,
@@ -131,15 +134,18 @@ def chirp_pairs(
     synth_config: dict[str, Any] | None = None,
     loss_configs: dict[str, dict[str, Any]] | None = None,
     batch_size: int = 8,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Distances ``‖Φ S_τ x_ref - Φ x(γ)‖₂`` under MSS and JTFS as γ sweeps the chirp-rate
     range (log-spaced, ``n_rates`` values plus the reference's γ), for the reference displaced
     by ``shift`` samples and aligned (``shift = 0``).  ``reference``: free physical parameters
-    (f_m, γ) (default: the 20-point grid centre).  Returns a JSON-able dict."""
+    (f_m, γ) (default: the 20-point grid centre).  ``progress``: a bar over the 4 sweeps' sounds.
+    Returns a JSON-able dict."""
     if isinstance(n_rates, bool) or not isinstance(n_rates, (int, np.integer)) or n_rates < 2:
         raise ValueError(f"--n-rates must be an integer >= 2, got {n_rates!r}")
     out: dict[str, Any] = {"command": "chirp-pairs", "synth": synth, "shift": None, "losses": {}}
     loss_configs = loss_configs or {}
+    bar = None
     for loss in ("mss", "jtfs"):
         problem = make_problem(
             synth,
@@ -150,7 +156,7 @@ def chirp_pairs(
             loss_config=loss_configs.get(loss),
         )
         ref = default_target(problem, 20) if reference is None else problem.check_target(reference, "reference")
-        shift = _check_shift(shift, problem.n_samples, "shift")
+        shift = check_shift(shift, problem.n_samples, "shift")
         k = problem.free.index("gamma")
         p = problem.space.parameters[k]
         gammas = np.unique(np.append(np.geomspace(p.lo, p.hi, n_rates), ref[k]))
@@ -158,9 +164,13 @@ def chirp_pairs(
         pts[:, k] = gammas
         nu = problem.nu(pts)
         curves = {}
+        if progress and bar is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=4 * gammas.size, desc="chirp-pairs", unit="sound", leave=False)
         for name, tau in (("displaced", shift), ("aligned", 0)):
             tgt = problem.target_features(ref, shift=tau)
-            loss_vals, _ = problem.evaluate(nu, tgt, 0, grad=False, batch_size=batch_size)
+            loss_vals, _ = problem.evaluate(nu, tgt, 0, grad=False, batch_size=batch_size, progress=bar)
             d = np.sqrt(np.maximum(loss_vals, 0.0))
             dev = np.abs(np.log2(gammas / ref[k]))
             rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731
@@ -173,4 +183,6 @@ def chirp_pairs(
         out["gammas"] = gammas.tolist()
         out["reference"] = ref.tolist()
         out["shift"] = shift
+    if bar is not None:
+        bar.close()
     return out
