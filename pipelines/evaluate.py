@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pnp.files import atomic_write, write_json
-from pnp.geometry.reading import SPLITS, block_rows
+from pnp.geometry.reading import block_rows
 
 KNN_SPLITS = ("test", "val", "train")
 EMBED_SPLITS = ("all", "train", "val", "test")
@@ -67,7 +67,7 @@ def _threads(threads: int | None):
 
 def labels_for(stores) -> list[str]:
     """Short unique labels: the representation names, else the store names, else numbered."""
-    for cand in ([s.representation.get("name", "") for s in stores], [s.name for s in stores]):
+    for cand in ([s.representation_config.get("name", "") for s in stores], [s.name for s in stores]):
         if all(cand) and len(set(cand)) == len(cand):
             return cand
     return [f"{i}:{s.name or os.path.basename(s.path)}" for i, s in enumerate(stores)]
@@ -76,16 +76,21 @@ def labels_for(stores) -> list[str]:
 def open_stores(paths: Sequence[str]):
     """Open the stores; with several, check that they describe the same grid and return the mask
     (S,) of samples done in all of them."""
-    from pnp.geometry.reading import open_store_data, same_grid
+    from pnp.geometry.reading import same_grid
+    from pnp.store import open_store
 
     if not paths:
         raise ValueError("at least one store is needed")
-    stores = [open_store_data(p) for p in paths]
+    stores = [open_store(p) for p in paths]
     if len(stores) > 1:
-        same_grid(stores)
+        try:
+            same_grid(stores)
+        except ValueError as err:
+            raise ValueError(f"--compare: {err}") from None
     done = np.logical_and.reduce([s.done for s in stores])
     for st in stores:  # an unfinished store is used, with a warning on the console
-        pending, failed = int(np.sum(st.status == 0)), int(np.sum(st.status == 2))
+        counts = st.counts()
+        pending, failed = counts["pending"], counts["failed"]
         if pending or failed:
             print(f"warning: {st.path}: {pending} of {st.n_samples} samples are pending and {failed} failed; they are "
                   "left out (samples_left_out in report.json); run `pnp precompute` to complete the store",
@@ -94,8 +99,7 @@ def open_stores(paths: Sequence[str]):
 
 
 def _indices(store, done: np.ndarray, split: str) -> np.ndarray:
-    member = np.ones(store.n_samples, bool) if split == "all" else store.split == SPLITS[split]
-    return np.flatnonzero(member & done).astype(np.int64)
+    return np.flatnonzero(store.in_split(split) & done).astype(np.int64)
 
 
 def _fmt(v, spec: str = ".4f") -> str:
@@ -110,7 +114,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _provenance(store) -> dict[str, Any]:
     a = store.attrs
-    return {"store": store.path, "name": store.name, "representation": store.representation,
+    return {"store": store.path, "name": store.name, "representation": store.representation_config,
             "n_coefs": store.n_features, "compression": a.get("compression"), "params": store.params,
             "fixed": a.get("fixed", {}), "spec_hash": a.get("spec_hash")}
 
@@ -229,17 +233,18 @@ def run_knn(stores: Sequence[str], out: str, k: int = 5, space: str = "features"
         rep["label"] = label
     # outputs
     title = lambda r: (f"{r['name']}: k={k}, {space} space, {r['n_query']} {split} queries")  # noqa: E731
+    shown = [f"{p.name} ({p.unit})" if p.unit else p.name for p in opened[0].space.parameters]
     for i, ((rep, arrays), label) in enumerate(zip(results, labels)):
         d = out if i == 0 else os.path.join(out, "compare", label)
         _write_npz(os.path.join(d, "neighbours.npz"), **arrays)
-        plot_log2_ratios([arrays["log2_ratio"]], [label], rep["params"], os.path.join(d, "knn.png"), title(rep))
+        plot_log2_ratios([arrays["log2_ratio"]], [label], shown, os.path.join(d, "knn.png"), title(rep))
         write_json(os.path.join(d, "report.json"), rep)
     if verbose:
         for rep in reports:
             print(knn_table(rep), flush=True)
     if len(opened) > 1:
         table = knn_compare_table(reports, labels)
-        plot_log2_ratios([a["log2_ratio"] for _, a in results], labels, reports[0]["params"],
+        plot_log2_ratios([a["log2_ratio"] for _, a in results], labels, shown,
                          os.path.join(out, "compare.png"), f"k-NN log2 ratios, k={k}, {space} space, {split} split")
         write_json(os.path.join(out, "compare.json"), {"labels": labels, "reports": dict(zip(labels, reports)),
                                                         "table": table})
@@ -392,12 +397,12 @@ def run_dafx(stores: Sequence[str] = DAFX_STORES, runs: str = "runs/dafx", figur
     ``results/dafx_{knn,embed}.json``."""
     import shutil
 
-    from pnp.geometry.reading import open_store_data
+    from pnp.store import open_store
 
     ready = []
     for path in stores:
         try:
-            st = open_store_data(path)
+            st = open_store(path)
         except (FileNotFoundError, ValueError) as err:
             print(f"skipping {path}: {err}", flush=True)
             continue

@@ -373,10 +373,8 @@ def precompute(
         lock.release()
 
 
-def _precompute_locked(spec, path, workers, threads_per_worker, scheduler, scheduler_file, run_device, limit,
-                       storage_options, client, progress, say, out, on_result, dashboard, check, t_start,
-                       malloc: bool = True) -> Summary:
-    """:func:`precompute` once the writer lock is held."""
+def _open_for_run(spec, path, run_device, storage_options, out, say, check, progress):
+    """Create or resume the store, scanning and repairing it on resume: ``(group, created)``."""
     group, created = prepare_store(spec, path, run_device, storage_options, out)
     if not created:
         dead = mark_dead_runs(path, storage_options)
@@ -385,23 +383,36 @@ def _precompute_locked(spec, path, workers, threads_per_worker, scheduler, sched
         if check:
             check_and_repair(path, storage_options, say, progress)
             group = pstore.open_group(path, "r+", storage_options)
+    return group, created
+
+
+def _first_chunks(pending: list[int], ranges: list[tuple[int, int]], limit: int | None) -> list[int]:
+    """The first pending chunks covering at least ``limit`` samples (all with ``limit=None``)."""
+    if limit is None:
+        return pending
+    selected, total = [], 0
+    for c in pending:
+        if total >= limit:
+            break
+        selected.append(c)
+        total += ranges[c][1] - ranges[c][0]
+    return selected
+
+
+def _precompute_locked(spec, path, workers, threads_per_worker, scheduler, scheduler_file, run_device, limit,
+                       storage_options, client, progress, say, out, on_result, dashboard, check, t_start,
+                       malloc: bool = True) -> Summary:
+    """:func:`precompute` once the writer lock is held."""
+    group, created = _open_for_run(spec, path, run_device, storage_options, out, say, check, progress)
     status = pstore.read_status(group)
-    chunk_size = pstore.chunk_size_of(group)
-    ranges = pstore.chunk_ranges(status.shape[0], chunk_size)
+    ranges = pstore.chunk_ranges(status.shape[0], pstore.chunk_size_of(group))
     pending = pstore.pending_chunks(group, status)
     say(f"{spec.name}: {spec.n_samples} samples x {group['theta'].shape[1]} free "
         f"parameters ({', '.join(group.attrs['params'])}), {group.attrs['n_coefs']} coefficients"
         f"{', with Jacobian' if spec.store['jacobian'] else ', features only'}; "
         f"store {path} ({'new' if created else 'resuming'}: {int(np.sum(status != pstore.PENDING))} done or failed, "
         f"{len(pending)} of {len(ranges)} chunks pending)")
-    if limit is not None:
-        selected, total = [], 0
-        for c in pending:
-            if total >= limit:
-                break
-            selected.append(c)
-            total += ranges[c][1] - ranges[c][0]
-        pending = selected
+    pending = _first_chunks(pending, ranges, limit)
     summary = Summary(store=path, name=spec.name, n_samples=int(status.shape[0]), done=0, failed=0, pending=0,
                       created=created)
     if not pending:
@@ -409,106 +420,29 @@ def _precompute_locked(spec, path, workers, threads_per_worker, scheduler, sched
         say("nothing to compute: no pending chunk")
         say(summary.report())
         return summary
-
     own = client is None
-    cluster = None
-    torch_threads = None
+    cluster = torch_threads = None
     if own:
         client, cluster, desc, torch_threads = _client(
             workers, threads_per_worker, scheduler, scheduler_file, run_device, len(pending), dashboard)
     else:
         desc = f"dask client {client}"
     say(desc)
-    run_record = {"started": pstore.now(), "host": socket.gethostname(), "cluster": desc, "device": run_device,
-                  "state": "running", "chunks": len(pending)}
-    run_index = _append_run(path, storage_options, run_record)
-    n_todo = sum(ranges[c][1] - ranges[c][0] for c in pending)
-    spec_dict, spec_hash = spec.to_dict(), spec.hash
-    token = uuid.uuid4().hex[:8]
-    futures = {}
-    t_compute = time.perf_counter()
-    pids: set[int] = set()
+    run = _Run(spec=spec, path=path, storage_options=storage_options, group=group, ranges=ranges, client=client,
+               device=run_device, summary=summary, created=created,
+               record={"started": pstore.now(), "host": socket.gethostname(), "cluster": desc,
+                       "device": run_device, "state": "running", "chunks": len(pending)})
+    run.index = _append_run(path, storage_options, run.record)
     try:
-        from distributed import as_completed
-        from tqdm.auto import tqdm
-
-        from pnp.pipelines._worker import run_chunk
-
-        for c in pending:
-            fut = client.submit(run_chunk, path, dict(storage_options or {}) or None, spec_dict, spec_hash, c,
-                                run_device, torch_threads, malloc, key=f"pnp-{spec.name}-chunk-{c}-{token}",
-                                pure=False, retries=1)
-            futures[fut] = c
-        bar = tqdm(total=n_todo, unit="sample", desc=spec.name, disable=not progress, file=sys.stderr,
-                   dynamic_ncols=True, smoothing=0.2)
-        peak, devices, builds = 0, set(), {}
-        try:
-            for fut in as_completed(list(futures)):
-                c = futures[fut]
-                if fut.status != "finished":
-                    a, b = ranges[c]
-                    written = pstore.read_status(group)[a:b]
-                    if np.all(written != pstore.PENDING):
-                        # the chunk was written (data, then status) before its task was lost
-                        failed = [a + int(i) for i in np.flatnonzero(written == pstore.FAILED)]
-                        res = {"start": a, "stop": b, "failed": failed, "pid": None}
-                    else:
-                        raise ChunkError(
-                            f"chunk {c} (samples {a}..{b - 1}) failed: {_task_failure(fut)}. "
-                            "Finished chunks are kept; fix the cause and run the same command again to resume"
-                        )
-                else:
-                    res = fut.result()
-                now = time.perf_counter() - t_compute
-                if summary.first_result_seconds is None:
-                    summary.first_result_seconds = now
-                    summary.first_chunk_samples = res["stop"] - res["start"]
-                summary.last_result_seconds = now
-                summary.computed += res["stop"] - res["start"]
-                summary.task_seconds += float(res.get("seconds", 0.0))
-                summary.task_cpu_seconds += float(res.get("cpu_seconds", 0.0))
-                summary.chunks += 1
-                summary.failed_now.extend(res["failed"])
-                peak = max(peak, int(res.get("maxrss", 0)))
-                if res.get("device"):
-                    devices.add(res["device"])
-                if res.get("pid") is not None:
-                    builds[res.get("pid")] = res.get("builds")
-                    pids.add(res.get("pid"))
-                failpoint("chunk-done")
-                bar.update(res["stop"] - res["start"])
-                if summary.failed_now:
-                    bar.set_postfix(failed=len(summary.failed_now), refresh=False)
-                if on_result is not None:
-                    on_result(res, client)
-        finally:
-            bar.close()
-        summary.peak_worker_memory = peak or None
-        summary.devices = sorted(devices)
-        summary.workers = len(pids)
-        summary.builds = max((v for v in builds.values() if v is not None), default=None)
-        summary.compute_seconds = time.perf_counter() - t_compute
+        run.submit(pending, torch_threads, malloc)
+        run.collect(progress, on_result)
         failpoint("run-end")
-        run_record["state"] = "finished"
+        run.record["state"] = "finished"
     except BaseException as err:
-        for fut in futures:
-            fut.cancel()
-        run_record["state"] = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
-        if isinstance(err, ChunkError):
-            run_record["error"] = str(err)
+        run.cancel(err)
         raise
     finally:
-        run_record.update(finished=pstore.now(), samples_computed=summary.computed,
-                          samples_failed=len(summary.failed_now), devices=summary.devices)
-        try:
-            _append_run(path, storage_options, run_record, run_index)
-            stored_device = dict(pstore.open_group(path, "r", storage_options).attrs).get("device")
-            if summary.devices and (created or stored_device in ("auto", "cuda")) and \
-                    stored_device != ", ".join(summary.devices):
-                # the devices the workers actually used (remote workers resolve the device)
-                pstore.update_attrs(path, {"device": ", ".join(summary.devices)}, storage_options)
-        except Exception:  # noqa: BLE001 - never hide the real error
-            log.warning("could not record the run in the store attributes", exc_info=True)
+        run.record_end()
         if own:
             client.close()
             if cluster is not None:
@@ -516,6 +450,123 @@ def _precompute_locked(spec, path, workers, threads_per_worker, scheduler, sched
     _finish(summary, group, path, storage_options, t_start)
     say(summary.report())
     return summary
+
+
+@dataclass
+class _Run:
+    """One precompute run on an opened store: its dask futures, the summary they fill, and its
+    record in the store's ``runs`` attribute."""
+
+    spec: Any
+    path: str
+    storage_options: Any
+    group: Any
+    ranges: list
+    client: Any
+    device: str
+    summary: Summary
+    created: bool
+    record: dict
+    index: int | None = None
+    futures: dict = field(default_factory=dict)
+    pids: set = field(default_factory=set)
+    builds: dict = field(default_factory=dict)
+    devices: set = field(default_factory=set)
+    peak: int = 0
+    t_compute: float = 0.0
+
+    def submit(self, chunks: list[int], torch_threads, malloc: bool) -> None:
+        """One task per chunk (:func:`pnp.pipelines._worker.run_chunk`), one retry each."""
+        from pnp.pipelines._worker import run_chunk
+
+        token = uuid.uuid4().hex[:8]
+        spec_dict, spec_hash = self.spec.to_dict(), self.spec.hash
+        options = dict(self.storage_options or {}) or None
+        self.t_compute = time.perf_counter()
+        for c in chunks:
+            fut = self.client.submit(run_chunk, self.path, options, spec_dict, spec_hash, c, self.device, torch_threads,
+                                     malloc, key=f"pnp-{self.spec.name}-chunk-{c}-{token}", pure=False, retries=1)
+            self.futures[fut] = c
+
+    def collect(self, progress: bool, on_result) -> None:
+        """Wait for every task, in completion order, with a progress bar (samples/s, ETA)."""
+        from distributed import as_completed
+        from tqdm.auto import tqdm
+
+        n_todo = sum(self.ranges[c][1] - self.ranges[c][0] for c in self.futures.values())
+        bar = tqdm(total=n_todo, unit="sample", desc=self.spec.name, disable=not progress, file=sys.stderr,
+                   dynamic_ncols=True, smoothing=0.2)
+        try:
+            for fut in as_completed(list(self.futures)):
+                res = self._result(fut, self.futures[fut])
+                self._count(res)
+                failpoint("chunk-done")
+                bar.update(res["stop"] - res["start"])
+                if self.summary.failed_now:
+                    bar.set_postfix(failed=len(self.summary.failed_now), refresh=False)
+                if on_result is not None:
+                    on_result(res, self.client)
+        finally:
+            bar.close()
+        s = self.summary
+        s.peak_worker_memory = self.peak or None
+        s.devices = sorted(self.devices)
+        s.workers = len(self.pids)
+        s.builds = max((v for v in self.builds.values() if v is not None), default=None)
+        s.compute_seconds = time.perf_counter() - self.t_compute
+
+    def _result(self, fut, c: int) -> dict:
+        """The task's result; for a task lost after its chunk was written (data, then status),
+        the result read back from the store; otherwise a :class:`ChunkError`."""
+        if fut.status == "finished":
+            return fut.result()
+        a, b = self.ranges[c]
+        written = pstore.read_status(self.group)[a:b]
+        if np.all(written != pstore.PENDING):
+            return {"start": a, "stop": b, "failed": [a + int(i) for i in np.flatnonzero(written == pstore.FAILED)],
+                    "pid": None}
+        raise ChunkError(f"chunk {c} (samples {a}..{b - 1}) failed: {_task_failure(fut)}. "
+                         "Finished chunks are kept; fix the cause and run the same command again to resume")
+
+    def _count(self, res: dict) -> None:
+        s = self.summary
+        now = time.perf_counter() - self.t_compute
+        if s.first_result_seconds is None:
+            s.first_result_seconds = now
+            s.first_chunk_samples = res["stop"] - res["start"]
+        s.last_result_seconds = now
+        s.computed += res["stop"] - res["start"]
+        s.task_seconds += float(res.get("seconds", 0.0))
+        s.task_cpu_seconds += float(res.get("cpu_seconds", 0.0))
+        s.chunks += 1
+        s.failed_now.extend(res["failed"])
+        self.peak = max(self.peak, int(res.get("maxrss", 0)))
+        if res.get("device"):
+            self.devices.add(res["device"])
+        if res.get("pid") is not None:
+            self.builds[res["pid"]] = res.get("builds")
+            self.pids.add(res["pid"])
+
+    def cancel(self, err: BaseException) -> None:
+        for fut in self.futures:
+            fut.cancel()
+        self.record["state"] = "interrupted" if isinstance(err, KeyboardInterrupt) else "error"
+        if isinstance(err, ChunkError):
+            self.record["error"] = str(err)
+
+    def record_end(self) -> None:
+        """Write the run's record, and the devices the workers used (remote workers resolve the
+        device themselves); never hides the run's own error."""
+        s = self.summary
+        self.record.update(finished=pstore.now(), samples_computed=s.computed, samples_failed=len(s.failed_now),
+                           devices=s.devices)
+        try:
+            _append_run(self.path, self.storage_options, self.record, self.index)
+            stored = dict(pstore.open_group(self.path, "r", self.storage_options).attrs).get("device")
+            if s.devices and (self.created or stored in ("auto", "cuda")) and stored != ", ".join(s.devices):
+                pstore.update_attrs(self.path, {"device": ", ".join(s.devices)}, self.storage_options)
+        except Exception:  # noqa: BLE001 - never hide the real error
+            log.warning("could not record the run in the store attributes", exc_info=True)
 
 
 def _task_failure(fut) -> str:
