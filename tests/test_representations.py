@@ -103,6 +103,29 @@ def test_mss_distance_values():
         rep.distance(x, y[:, :400])
 
 
+def _gathered_frames_mag(x: torch.Tensor, w: int, h: int) -> torch.Tensor:
+    """pnp's earlier MSS: frames gathered by an index tensor, Hann window, rfft, magnitude."""
+    index = torch.arange(0, x.shape[-1] - w + 1, h)[:, None] + torch.arange(w)
+    frames = x[..., index] * torch.hann_window(w, periodic=True, dtype=x.dtype)
+    return torch.fft.rfft(frames, n=w, dim=-1).abs().transpose(-1, -2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mss_on_torch_stft_equals_the_gathered_frames_and_vmaps_without_fallback(dtype):
+    import warnings
+
+    rep = MultiScaleSpectrogram(window_sizes=[16, 64, 256])
+    x = torch.from_numpy(_rng(7).standard_normal((3, 1000))).to(dtype)
+    for s, w, h in zip(rep.spectrograms(x), rep.window_sizes, rep.hops):
+        torch.testing.assert_close(s, _gathered_frames_mag(x, w, h), rtol=4 * torch.finfo(dtype).eps, atol=0)
+    y = torch.zeros_like(x)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*performance drop.*")  # torch's vmap fall-back warning
+        g = vmap(torch.func.grad(lambda a: rep.distance(a[None], y[:1]).sum()))(x)
+    ref = torch.stack([torch.func.grad(lambda a: rep.distance(a[None], y[:1]).sum())(a) for a in x])
+    torch.testing.assert_close(g, ref, rtol=0, atol=0)
+
+
 def test_mss_gradcheck_float64():
     rep = MultiScaleSpectrogram(window_sizes=[4, 8, 16])
     x = torch.randn(2, 40, dtype=torch.float64, requires_grad=True)

@@ -9,12 +9,12 @@ scale ``W`` has shape ``(B, W // 2 + 1, T_W)`` (one-sided, unnormalised, i.e.
 ``|sum_n w[n] x[tH + n] exp(-2i pi k n / W)|``); it equals
 ``torch.stft(x, W, H, window=torch.hann_window(W), center=False, return_complex=True).abs()``.
 
-The STFT is computed by gathering the frames with an index tensor + ``torch.fft.rfft`` rather
-than with ``torch.stft``: the same numbers (bit for bit), and indexing and ``rfft`` have
-``torch.func.vmap`` batching rules, whereas ``aten::stft`` has none in torch 2.13 and a plain
-``vmap`` of it falls back to a per-sample loop (with a warning).  ``torch.stft`` is faster
-elsewhere (forward 2.6×, ``vmap(grad)`` 1.4×, ``jacfwd`` 1.3× at N = 8192, batch 8:
-``benchmarks/mss.py``, ``docs/results/bench_mss.json``); the vmap-safe path is kept. Everything is differentiable in reverse mode, forward mode (``torch.func.jvp``,
+The STFT is ``torch.stft`` (the frames of a whole batch in one call), faster than gathering
+the frames with an index tensor + ``torch.fft.rfft`` in every autodiff mode (``benchmarks/mss.py``;
+figures in ``docs/representations.md``).  Under a
+plain ``torch.func.vmap`` of the forward pass, where ``aten::stft`` has no batching rule in torch
+2.13 (a per-sample fall-back), the gathered frames are used instead; both give the same numbers
+to round-off (tested).  Everything is differentiable in reverse mode, forward mode (``torch.func.jvp``,
 ``torch.autograd.forward_ad``), under ``torch.func.vmap``, ``jacrev`` and ``jacfwd``.
 
 Magnitude at zero: the magnitude is :func:`pnp.scattering.jtfs.modulus.modulus` of the complex
@@ -47,6 +47,29 @@ DEFAULT_WINDOW_SIZES = (32, 64, 128, 256, 512, 1024)
 
 def _is_power_of_two(n: int) -> bool:
     return n > 0 and (n & (n - 1)) == 0
+
+
+def _is_vmapped(x: torch.Tensor) -> bool:
+    """Whether ``x`` is batched by ``torch.func.vmap`` itself (not only wrapped by ``grad`` / ``jvp``)."""
+    try:
+        return bool(torch._C._functorch.is_batchedtensor(x))
+    except AttributeError:  # pragma: no cover - a torch without functorch internals
+        return False
+
+
+def _torch_stft(x: torch.Tensor, w: int, h: int, window: torch.Tensor) -> torch.Tensor:
+    """Complex STFT (..., W//2 + 1, T) of ``x`` (..., N): ``torch.stft``, no centring."""
+    spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft=w, hop_length=h, win_length=w, window=window, center=False,
+                      return_complex=True)
+    return spec.reshape(*x.shape[:-1], *spec.shape[-2:])
+
+
+def _gathered_stft(x: torch.Tensor, w: int, h: int, window: torch.Tensor) -> torch.Tensor:
+    """The same STFT by gathering the frames with an index tensor + ``rfft`` (equal to round-off):
+    used under a plain ``vmap``, where ``aten::stft`` has no batching rule in torch 2.13 (and
+    ``Tensor.unfold``'s backward has none either)."""
+    index = torch.arange(0, x.shape[-1] - w + 1, h, device=x.device)[:, None] + torch.arange(w, device=x.device)
+    return torch.fft.rfft(x[..., index] * window, n=w, dim=-1).transpose(-1, -2)
 
 
 class MultiScaleSpectrogram(Representation):
@@ -168,17 +191,11 @@ class MultiScaleSpectrogram(Representation):
         """Per-scale magnitudes ``[(B, W//2 + 1, T_W) for W in window_sizes]`` (x's dtype/device)."""
         self.check_input(x)
         self._check_length(x.shape[-1])
+        stft = _gathered_stft if _is_vmapped(x) else _torch_stft
         out = []
-        n = x.shape[-1]
         for w, h in zip(self.window_sizes, self.hops):
             window = torch.hann_window(w, periodic=True, dtype=x.dtype, device=x.device)
-            # frame t = x[..., t*h : t*h + w]; gathered by index rather than Tensor.unfold because
-            # unfold_backward has no vmap batching rule (slow fallback under jacrev / vmap(grad))
-            starts = torch.arange(0, n - w + 1, h, device=x.device)
-            index = starts[:, None] + torch.arange(w, device=x.device)  # (T, W)
-            frames = x[..., index] * window  # (B, T, W)
-            spec = torch.fft.rfft(frames, n=w, dim=-1)  # (B, T, W//2+1) complex
-            out.append(modulus(spec).transpose(-1, -2))  # (B, F, T)
+            out.append(modulus(stft(x, w, h, window)))  # (B, F, T)
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
