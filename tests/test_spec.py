@@ -1,16 +1,21 @@
-"""Dataset specs: the shipped specs, normalisation, layouts and clear errors."""
+"""Dataset specs: the shipped specs, normalisation, layouts, clear errors (all at once), the generated\ndocs/specs.md and ``pnp spec check``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from pnp.spec import DatasetSpec, load_spec, loads_spec
+from pnp.spec import DatasetSpec, Problem, SpecError, SpecTypeError, load_spec, loads_spec
+from pnp.spec_docs import markdown
+from pnp.spec_schema import Spec, declared
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+FIXTURES = ROOT / "tests" / "fixtures"
 
 BASE = """
 name = "t"
@@ -185,7 +190,9 @@ def test_fixed_parameters_reduce_the_grid():
         ({"grid": 'kind = "jittered"\ncounts = [4, 3]'}, r"grid.counts has 2 entries but there are 3 free parameters"),
         ({"grid": 'kind = "jittered"'}, r"missing required field grid.counts"),
         ({"grid": 'kind = "random"\ncounts = 4'}, r"missing required field grid.size"),
-        ({"grid": 'kind = "regular"\ncounts = 4\nseed = 1'}, r"grid.seed and grid.size do not apply to a regular grid"),
+        ({"grid": 'kind = "regular"\ncounts = 4\nseed = 1'},
+         r"grid.seed does not apply to grid.kind = 'regular': it applies to kind = 'jittered' or 'random' only "
+         r"\(allowed with 'regular': centers, counts, kind\)$"),
         ({"grid": 'kind = "jittered"\ncounts = 4\nstep = 1'}, r"unknown field\(s\) grid.step; allowed in \[grid\]"),
         ({"grid": 'kind = "jittered"\ncounts = 4', "split": 'rule = "pnp"\nval_bins = [1, 2]\nn_test = 1000'},
          r"split: n_test must be an integer in \[0, 56\]"),
@@ -208,8 +215,123 @@ def test_fixed_parameters_reduce_the_grid():
     ],
 )
 def test_bad_specs_give_clear_errors(tables, message):
-    with pytest.raises(ValueError, match=message):
+    """One problem each, one line naming the field and what is allowed, prefixed with the file; a
+    wrong type is a TypeError (and, for callers that catch ValueError, a ValueError too)."""
+    with pytest.raises(ValueError, match=message) as info:
         loads_spec(spec_text(**tables), source="bad.toml")
+    err = info.value
+    assert isinstance(err, SpecError) and len(err.problems) >= 1 and "\n" not in err.problems[0].message
+    assert all(line.startswith("bad.toml: ") for line in str(err).splitlines())
+    assert len(str(err).splitlines()) == len(err.problems)
+    assert isinstance(err, TypeError) == any(p.kind is TypeError for p in err.problems)
+
+
+@pytest.mark.parametrize(
+    "tables, message",
+    [
+        ({"store": "chunk_size = 2.5"}, "store.chunk_size must be an integer, got 2.5"),
+        ({"store": 'jacobian = "yes"'}, "store.jacobian must be true or false, got 'yes'"),
+        ({"compute": "batch_size = true"}, "compute.batch_size must be an integer, got True"),
+        ({"grid": "kind = 3\ncounts = 3"}, "grid.kind must be a string, one of 'regular', 'jittered', 'random', got 3"),
+        ({"grid": 'kind = "regular"\ncounts = "3"'}, "grid.counts must be an integer or an array of integers, got '3'"),
+        ({"synth": "name = 3"}, "synth.name must be a string, one of 'amchirp', 'arpeggio', 'ftm', got 3"),
+        ({"synth": 'name = "amchirp"\nfixed = { f_c = "a" }'}, "synth.fixed.f_c must be a number, got 'a'"),
+        ({"synth": 'name = "amchirp"\nconfig = 3'}, "synth.config must be a table, got an integer (3)"),
+        ({"synth": 'name = "amchirp"\nconfig = { d = 1979-05-27 }'},
+         "synth.config.d: unsupported value datetime.date(1979, 5, 27) (date); use a string, number, boolean, array or "
+         "table"),
+        ({"split": 'rule = "pnp"\nval_bins = 3\nn_test = 1'}, "split.val_bins must be a pair [lo, hi] or a list of pairs, "
+                                                             "got 3"),
+        ({"split": 'rule = "random"\nfractions = "x"'}, "split.fractions must be 3 numbers [train, val, test], got 'x'"),
+        ({"split": 'rule = "random"\nfractions = [0.5, "a", 0.5]'}, "split.fractions[1] must be a number, got 'a'"),
+        ({"features": 'compression = "log1p"\nc = "x"'}, "features.c must be a number, got 'x'"),
+        ({"representation": "name = 3"}, "representation.name must be a string, one of 'jtfs', 'mss', 'scattering1d', "
+                                         "got 3"),
+    ],
+)
+def test_wrong_types_raise_type_error(tables, message):
+    """The exact one-line message, and a TypeError (a SpecTypeError, also a ValueError)."""
+    with pytest.raises(TypeError) as info:
+        loads_spec(spec_text(**tables), source="bad.toml")
+    assert isinstance(info.value, SpecTypeError) and isinstance(info.value, ValueError)
+    assert str(info.value) == f"bad.toml: {message}"
+    assert [p.kind for p in info.value.problems] == [TypeError]
+
+
+def test_bad_values_are_value_errors_only():
+    with pytest.raises(SpecError) as info:
+        loads_spec(spec_text(store="level = 12"), source="bad.toml")
+    assert not isinstance(info.value, TypeError)
+    assert str(info.value) == "bad.toml: store.level must be an integer in [1, 9], got 12"
+    assert info.value.problems == (Problem("store.level", "store.level must be an integer in [1, 9], got 12"),)
+
+
+def test_every_problem_is_reported_at_once_with_its_path():
+    text = spec_text(
+        synth='name = "amchirp"\nconfig = { duration = 0.25 }\nfixed = { f_c = 2000.0 }',
+        grid='kind = "regular"\ncounts = [4, 0]\nseed = 1\nstep = 2',
+        split='rule = "random"\nfractions = [0.5, 0.5, 0.5]\nn_test = 3',
+        representation='name = "jtfs"\nconfig = { log1p_c = 0.1 }',
+        features='compression = "none"\nc = 0.1',
+        store='chunk_size = 0\njacobian = 1\ncodec = "lz4"',
+    )
+    with pytest.raises(SpecTypeError) as info:
+        loads_spec(text, source="many.toml")
+    err = info.value
+    assert [p.path for p in err.problems] == [
+        "grid", "grid.counts[1]", "grid.seed", "split.n_test", "split.fractions", "representation.config.log1p_c",
+        "features.c", "store.chunk_size", "store.jacobian", "store.codec", "synth.fixed"]
+    lines = str(err).splitlines()
+    assert len(lines) == 11 and all(line.startswith("many.toml: ") for line in lines)
+    assert lines[0] == "many.toml: unknown field(s) grid.step; allowed in [grid]: centers, counts, kind, seed, size"
+    assert lines[4] == "many.toml: split.fractions must be >= 0 and sum to 1, got [0.5, 0.5, 0.5]"
+    assert lines[-1] == ("many.toml: synth.fixed: fixed parameter 'f_c' = 2000.0 is outside its bounds [512, 1024] Hz")
+    assert [p.kind for p in err.problems].count(TypeError) == 1  # store.jacobian = 1
+
+
+def test_checks_that_need_the_synth_run_beside_the_schema_errors():
+    """A grid that does not match the synth is reported with a bad [store] and a bad [split]."""
+    text = spec_text(grid='kind = "jittered"\ncounts = [4, 3]', store="level = 0",
+                     split='rule = "pnp"\nval_bins = [[0, 1], [0, 9]]')
+    with pytest.raises(SpecError) as info:
+        loads_spec(text, source="x.toml")
+    assert [p.path for p in info.value.problems] == ["split.n_test", "store.level", "grid.counts"]
+    assert str(info.value).splitlines()[0] == ("x.toml: missing required field split.n_test "
+                                               "(required with split.rule = 'pnp')")
+    # every bad validation range, one line each
+    with pytest.raises(SpecError) as info:
+        loads_spec(spec_text(split='rule = "pnp"\nval_bins = [[0, 4], [0, 1], [2, 2]]\nn_test = 1'))
+    assert str(info.value).splitlines() == [
+        "<string>: split.val_bins [0, 4] for parameter 'f_c' must satisfy 0 <= lo <= hi <= 3 (the grid has 4 bins)",
+        "<string>: split.val_bins [2, 2] for parameter 'gamma' must satisfy 0 <= lo <= hi <= 1 (the grid has 2 bins)"]
+
+
+def test_shipped_specs_normalise_as_before():
+    """Every shipped spec normalises to exactly what the hand-written validator gave (key order
+    included: it is the JSON stored in every store) and keeps its hash (tests/fixtures)."""
+    expected = json.loads((FIXTURES / "spec_normalised.json").read_text())["specs"]
+    shipped = sorted(p.relative_to(ROOT).as_posix() for p in DATA.rglob("*.toml"))
+    assert shipped == sorted(expected)
+    for name in shipped:
+        spec = load_spec(ROOT / name)
+        want = expected[name]
+        assert json.dumps(spec.to_dict()) == json.dumps(want["normalised"]), name
+        assert spec.hash == want["hash"] and spec.n_samples == want["n_samples"], name
+        again = DatasetSpec.from_dict(spec.to_dict())  # what a store reads back
+        assert json.dumps(again.to_dict()) == json.dumps(want["normalised"]) and again.diff(spec) == []
+
+
+def test_docs_specs_md_is_generated_from_the_schema():
+    """docs/specs.md is `python -m pnp.spec_docs`'s output, and names every declared field."""
+    text = (ROOT / "docs" / "specs.md").read_text()
+    assert text == markdown(), "docs/specs.md is stale: run python -m pnp.spec_docs > docs/specs.md"
+    for d in declared(Spec):
+        fields = declared(d.type) if d.is_table else [d]
+        for f in fields:
+            name = f"{d.name}.{f.name}" if d.is_table else d.name
+            assert f"| `{name}` |" in text, name
+    assert "| `store.level` | integer | `5` | 1 to 9 |" in text
+    assert '| `grid.size` | integer | required with kind = "random" | >= 1; only with kind = "random" | samples |' in text
 
 
 def test_top_level_errors(tmp_path):
@@ -242,3 +364,121 @@ def test_top_level_errors(tmp_path):
     s = loads_spec(spec_text(representation='name = "jtfs"\nconfig = { J = 0, Q = 4, J_fr = 2 }'))
     with pytest.raises(ValueError, match=r"representation: J must be an integer >= 1, got 0"):
         s.build_representation()
+
+
+# ------------------------------------------------------------------------------ pnp spec check
+def _check(capsys, *argv: str) -> tuple[int, str, str]:
+    from pnp.cli import main
+
+    rc = main(["spec", "check", *argv])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def _raw_bytes(S: int, P: int, K: int, N: int | None, jacobian: bool) -> int:
+    """Bytes of the store's arrays by hand: θ f64, ν f32, bin i32, split i8, status u8, features
+    f32 (S, K); J f32 (S, K, P), M f64 (S, P, P), eigenvalues f64 (S, P); audio f32 (S, N)."""
+    n = S * P * (8 + 4 + 4) + S * (1 + 1) + S * K * 4
+    if jacobian:
+        n += S * K * P * 4 + S * P * P * 8 + S * P * 8
+    return n + (S * N * 4 if N else 0)
+
+
+def test_spec_check_numbers_follow_from_the_spec(capsys, tmp_path):
+    spec_path = tmp_path / "t.toml"
+    spec_path.write_text(spec_text(split='rule = "pnp"\nval_bins = [1, 1]\nn_test = 5', store="chunk_size = 5"))
+    rc, out, err = _check(capsys, str(spec_path), "--json", "--quiet", "--device", "cpu")
+    assert rc == 0 and err == ""
+    got = json.loads(out)
+    spec = load_spec(spec_path)
+    assert got["n_samples"] == 4 * 3 * 2 == spec.n_samples and got["params"] == ["f_c", "f_m", "gamma"]
+    assert sum(got["split_counts"].values()) == got["n_samples"]
+    assert got["split_counts"] == {"train": 24 - 1 - 5, "val": 1, "test": 5}  # val: the one cell (1, 1, 1)
+    x = spec.build_synth()(spec.layout().theta[:1])
+    K = spec.build_representation().features(x).shape[-1]
+    assert got["n_coefs"] == K and got["n_time"] == x.shape[-1] == 2048
+    assert got["chunk_size"] == 5 and got["n_chunks"] == 5  # ceil(24 / 5)
+    assert got["arrays"]["jacobian"] == {"shape": [24, K, 3], "dtype": "float32"}
+    assert got["raw_bytes"] == _raw_bytes(24, 3, K, None, jacobian=True)
+    assert got["timed_samples"] == 1 and got["device"] == "cpu" and got["seconds_per_sample"] > 0
+    assert got["precompute_seconds"] == pytest.approx(24 * got["seconds_per_sample"], rel=1e-12)
+    assert 0 < got["disk_bytes"] < got["raw_bytes"] + got["n_chunks"] * 4 * len(got["arrays"])
+    # the human-readable report shows the same numbers
+    rc, out, err = _check(capsys, str(spec_path), "--device", "cpu")
+    assert rc == 0 and err.startswith("computing 1 warm-up + 1 timed sample(s)")
+    lines = out.splitlines()
+    assert lines[0] == f"spec {spec_path}: valid ('t', hash {spec.hash})"
+    assert "  grid        jittered 4 x 3 x 2 = 24 samples (f_c, f_m, gamma)" in lines
+    assert "  splits      train 18, val 1, test 5 (rule 'pnp')" in lines
+    assert f"  features    K = {K:,} coefficients per sample (jtfs, compression none)" in lines
+    assert any(line.startswith("  store       5 chunks of 5 samples; arrays theta(24, 3) float64") for line in lines)
+    assert any(line.startswith("  precompute  ") and "projected on one worker: 24 samples x " in line
+               and "a projection from 1 timed sample(s) on cpu" in line for line in lines)
+
+
+def test_spec_check_without_compression_or_timing(capsys, tmp_path):
+    """codec = "none": the size on disk is the raw size plus a crc32c per chunk and array;
+    --time-samples 0: K from a forward pass, no time and no on-disk size."""
+    spec_path = tmp_path / "t.toml"
+    spec_path.write_text(spec_text(grid='kind = "regular"\ncounts = 2', store='codec = "none"\nchunk_size = 3\naudio = true'))
+    rc, out, _ = _check(capsys, str(spec_path), "--json", "--quiet", "--device", "cpu", "--time-samples", "2")
+    got = json.loads(out)
+    assert rc == 0 and got["n_samples"] == 8 and got["n_chunks"] == 3 and len(got["arrays"]) == 10
+    assert got["raw_bytes"] == _raw_bytes(8, 3, got["n_coefs"], 2048, jacobian=True)
+    assert got["disk_bytes"] == got["raw_bytes"] + 3 * 4 * 10
+    rc, out, _ = _check(capsys, str(spec_path), "--json", "--quiet", "--device", "cpu", "--time-samples", "0")
+    fast = json.loads(out)
+    assert fast["n_coefs"] == got["n_coefs"] and fast["raw_bytes"] == got["raw_bytes"]
+    assert fast["timed_samples"] == 0 and fast["disk_bytes"] is None and fast["precompute_seconds"] is None
+
+
+def test_projected_size_matches_a_real_store(tmp_path):
+    """The projected size on disk is within 10 % of the chunk files of the same store computed."""
+    import os
+
+    from _stores import build_tiny_store, tiny_spec_text
+
+    from pnp.store.projection import project
+
+    path = build_tiny_store(tmp_path / "s.zarr", audio=True)
+    chunks = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files
+                 if f"{os.sep}c" in os.path.relpath(d, path) or os.path.basename(d) == "c")
+    p = project(loads_spec(tiny_spec_text(audio=True)), "cpu", timed_samples=2)
+    assert p.disk_bytes == pytest.approx(chunks, rel=0.1)
+    assert p.raw_bytes == _raw_bytes(27, 3, p.n_coefs, 512, jacobian=True)
+
+
+def test_spec_check_reports_every_problem_one_line_each(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(spec_text(grid='kind = "regular"\ncounts = [3, 0]\nseed = 1', store='level = 10\njacobian = "no"',
+                             synth='name = "amchirp"\nfixed = { f_c = 5000.0 }'))
+    rc, out, err = _check(capsys, str(bad))
+    assert rc == 2 and out == "" and "Traceback" not in err
+    assert err.splitlines() == [f"pnp spec: error: {bad}: {m}" for m in (
+        "grid.counts[1] must be an integer >= 1, got 0",
+        "grid.seed does not apply to grid.kind = 'regular': it applies to kind = 'jittered' or 'random' only "
+        "(allowed with 'regular': centers, counts, kind)",
+        "store.jacobian must be true or false, got 'no'",
+        "store.level must be an integer in [1, 9], got 10",
+        "synth.fixed: fixed parameter 'f_c' = 5000.0 is outside its bounds [512, 1024] Hz",
+    )]
+    # the representation's own config: checked when it is built
+    bad.write_text(spec_text(representation='name = "jtfs"\nconfig = { J = 0, Q = 4, J_fr = 2 }'))
+    rc, out, err = _check(capsys, str(bad), "--quiet")
+    assert rc == 2 and out == ""
+    assert err.splitlines() == [f"pnp spec: error: {bad}: representation: J must be an integer >= 1, got 0"]
+    for argv, message in (([str(tmp_path / "nope.toml")], "spec file not found"),
+                          ([str(bad), "--time-samples", "-1"], "--time-samples must be an integer >= 0, got -1"),
+                          ([str(tmp_path)], "is a directory, expected a TOML spec file")):
+        rc, out, err = _check(capsys, *argv)
+        assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_projection_refuses_a_bad_sample_count():
+    from pnp.store.projection import project
+
+    spec = loads_spec(BASE)
+    with pytest.raises(TypeError, match="timed_samples must be an integer >= 0, got True"):
+        project(spec, "cpu", timed_samples=True)
+    with pytest.raises(ValueError, match="timed_samples must be an integer >= 0, got -1"):
+        project(spec, "cpu", timed_samples=-1)
