@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -18,17 +20,17 @@ from pnp.cli import main
 from pnp.geometry import (
     Embedding,
     KNNRegressor,
+    embedding_quality,
     kneighbors,
     knn_scores,
-    linear_r2,
     log2_ratios,
     metric_kneighbors,
-    open_store_data,
     overlap,
     pairwise_distances,
 )
 from pnp.geometry.search import merge_topk
 from pnp.spec import loads_spec
+from pnp.store import open_store
 
 SPEC = """
 name = "geom_{name}"
@@ -106,7 +108,7 @@ def stores(tmp_path_factory):
 
 
 def split_arrays(path):
-    sd = open_store_data(path)
+    sd = open_store(path)
     tr, te = sd.indices("train"), sd.indices("test")
     return sd, tr, te
 
@@ -193,13 +195,14 @@ def test_ratios_are_one_when_neighbours_share_theta_and_known_otherwise():
 
 
 def test_chunked_and_in_memory_paths_are_identical(stores, monkeypatch):
-    from pnp.geometry import reading, search
+    from pnp.geometry import search
+    from pnp.store import reader
 
     sd, tr, te = split_arrays(stores["smooth"])
     Xtr, Xte = sd.features(tr), sd.features(te)  # lazy selections of the dask array, read by blocks
-    raw = np.asarray(sd.store.group["features"][:])  # the zarr array, read whole
+    raw = np.asarray(sd.group["features"][:])  # the zarr array, read whole
     mtr, mte = raw[tr], raw[te]  # in memory
-    monkeypatch.setattr(reading, "WINDOW_BYTES", 1)  # one store chunk per read
+    monkeypatch.setattr(reader, "WINDOW_BYTES", 1)  # one store chunk per read
     np.testing.assert_array_equal(np.asarray(Xtr[5:700]), mtr[5:700])
     np.testing.assert_array_equal(Xte[np.array([0, 3, 100])].compute(), mte[[0, 3, 100]])
     # small tiles and query groups so that the chunked path reads many blocks and groups, with the
@@ -214,8 +217,12 @@ def test_chunked_and_in_memory_paths_are_identical(stores, monkeypatch):
         e1 = Embedding(method, n_neighbors=10, max_samples=600, block_size=64)
         e2 = Embedding(method, n_neighbors=10, max_samples=600, block_size=64)
         c1, c2 = e1.fit_transform(sd.features()), e2.fit_transform(sd.features().compute())
-        assert np.array_equal(c1, c2), method
         assert e1.fit_rows_.size == 600 and c1.shape == (1024, 3)
+        if method == "pca":
+            assert np.array_equal(c1, c2)
+        else:  # the same graph and geodesics; scikit-learn's ARPACK start vector is not seeded
+            assert np.array_equal(e1.estimator_.dist_matrix_, e2.estimator_.dist_matrix_)
+            np.testing.assert_allclose(c1, c2, rtol=0, atol=1e-12 * np.abs(c2).max())
 
 
 def test_metric_space_reproduces_feature_neighbourhoods_of_a_linear_store(stores):
@@ -231,12 +238,12 @@ def test_metric_space_reproduces_feature_neighbourhoods_of_a_linear_store(stores
     np.testing.assert_allclose(d_m, ref, rtol=1e-5)
     # a features-only store has no metric: clear error
     with pytest.raises(ValueError, match="jacobian = false"):
-        open_store_data(stores["smooth"]).metric()
+        open_store(stores["smooth"]).metric()
 
 
 # ------------------------------------------------------------------------------ embeddings
 def test_isomap_unrolls_a_swiss_roll_store(stores):
-    sd = open_store_data(stores["roll"])
+    sd = open_store(stores["roll"])
     X, nu = sd.features(), sd.nu()
     iso = Embedding("isomap", n_neighbors=10, n_components=2)
     coords = iso.fit_transform(X)
@@ -253,6 +260,7 @@ def test_isomap_unrolls_a_swiss_roll_store(stores):
     assert math.isclose(full["trustworthiness"], trustworthiness(X.compute(), coords, n_neighbors=5), rel_tol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore::scipy.sparse.SparseEfficiencyWarning")  # scikit-learn's completion
 def test_isomap_matches_scikit_learn_and_joins_a_disconnected_graph():
     from sklearn.datasets import make_swiss_roll
     from sklearn.manifold import Isomap
@@ -272,8 +280,68 @@ def test_isomap_matches_scikit_learn_and_joins_a_disconnected_graph():
     emb = Embedding("isomap", n_neighbors=5, n_components=2)
     with pytest.warns(UserWarning, match="2 connected components"):
         coords = emb.fit_transform(blobs)
-    assert emb.graph_components_ == 2 and np.isfinite(coords).all() and np.isfinite(emb.dist_matrix_).all()
+    assert emb.graph_components_ == 2 and np.isfinite(coords).all() and np.isfinite(emb.estimator_.dist_matrix_).all()
     assert abs(coords[:60, 0].mean() - coords[60:, 0].mean()) > 40  # the blobs stay apart
+    # with two components, the one joining edge is the closest pair, as scikit-learn's completion
+    with pytest.warns(UserWarning, match="connected components"):
+        ref = Isomap(n_neighbors=5, n_components=2, eigen_solver="dense").fit(blobs)
+    signs = np.sign(np.sum(emb.embedding_ * ref.embedding_, axis=0))
+    np.testing.assert_allclose(emb.embedding_, ref.embedding_ * signs, atol=1e-9 * np.abs(ref.embedding_).max())
+
+
+def _reference_isomap(X: np.ndarray, new: np.ndarray, k: int, C: int):
+    """pnp's Isomap before it used scikit-learn's (commit ddb5827), in a few lines: exact k-NN graph
+    (self excluded, ties by index), components joined in rounds by each one's closest outside
+    sample, Dijkstra geodesics, KernelPCA of −½ D² (seed 0); new rows placed through their k
+    nearest fitted rows.  Returns (fitted coordinates, coordinates of ``new``)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components, shortest_path
+    from scipy.spatial.distance import cdist
+    from sklearn.decomposition import KernelPCA
+
+    n = X.shape[0]
+    D = cdist(X, X) + np.diag(np.full(n, np.inf))
+    ind = np.argsort(D, axis=1, kind="stable")[:, :k]
+    rows, cols = list(np.repeat(np.arange(n), k)), list(ind.ravel())
+    n_comp, labels = connected_components(sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)))
+    while n_comp > 1:
+        for c in range(n_comp):
+            inside, outside = np.flatnonzero(labels == c), np.flatnonzero(labels != c)
+            sub = D[np.ix_(inside, outside)]
+            i, j = np.unravel_index(np.argmin(sub), sub.shape)
+            rows.append(inside[i])
+            cols.append(outside[j])
+        n_comp, labels = connected_components(sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)))
+    graph = sp.csr_matrix((D[rows, cols], (rows, cols)), shape=(n, n))
+    geo = shortest_path(graph, method="D", directed=False)
+    kpca = KernelPCA(C, kernel="precomputed", random_state=0)
+    fitted = kpca.fit_transform(-0.5 * geo ** 2)
+    Dn = cdist(new, X)
+    nn = np.argsort(Dn, axis=1, kind="stable")[:, :k]
+    geo_new = np.min(geo[nn] + np.take_along_axis(Dn, nn, axis=1)[:, :, None], axis=1)
+    return fitted, kpca.transform(-0.5 * geo_new ** 2)
+
+
+def test_isomap_gives_the_coordinates_of_pnps_previous_implementation():
+    """The reference is the previous implementation (above); signs are aligned per axis."""
+    from sklearn.datasets import make_swiss_roll
+
+    rng = np.random.default_rng(7)
+    roll, _ = make_swiss_roll(500, random_state=3)
+    # three blobs on a line: the 6-NN graph has 3 components, joined A-B and B-C (scikit-learn's own
+    # completion, from the full data, would also link A-C)
+    blobs = np.concatenate([rng.standard_normal((50, 4)) + [40.0 * i, 0, 0, 0] for i in range(3)])
+    for X, k, C in ((roll, 10, 2), (blobs, 6, 3)):
+        new = X[rng.choice(X.shape[0], 40, replace=False)] + 0.1 * rng.standard_normal((40, X.shape[1]))
+        ref_fit, ref_new = _reference_isomap(X, new, k, C)
+        emb = Embedding("isomap", n_neighbors=k, n_components=C, block_size=64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the blobs' graph is disconnected
+            emb.fit(X)
+        signs = np.sign(np.sum(emb.embedding_ * ref_fit, axis=0))
+        scale = np.abs(ref_fit).max()
+        np.testing.assert_allclose(emb.embedding_, ref_fit * signs, rtol=0, atol=1e-10 * scale)
+        np.testing.assert_allclose(emb.transform(new), ref_new * signs, rtol=0, atol=1e-10 * scale)
 
 
 def test_pca_matches_scikit_learn_and_transform_matches_fit():
@@ -296,7 +364,8 @@ def test_pca_matches_scikit_learn_and_transform_matches_fit():
     emb = Embedding("pca", n_components=2, max_samples=100)
     coords = emb.fit_transform(X)
     np.testing.assert_allclose(coords, emb.transform(X), atol=1e-12)
-    np.testing.assert_allclose(linear_r2(coords, nu), 1.0, atol=1e-12)
+    q = emb.quality(X, coords, nu, ["a", "b"])
+    np.testing.assert_allclose([q["linear_r2"]["a"], q["linear_r2"]["b"]], 1.0, atol=1e-12)
 
 
 def test_umap_plumbing_with_a_stand_in_module(monkeypatch):
@@ -338,7 +407,7 @@ def test_cli_knn_and_embed_with_compare(stores, tmp_path, capsys):
     cmp = json.loads((out / "compare.json").read_text())
     assert cmp["labels"] == ["geom_smooth", "geom_roll"]
     npz = np.load(out / "neighbours.npz")
-    assert npz["neighbours"].shape == (205, 3) and np.all(open_store_data(a).split[npz["neighbours"]] == 0)
+    assert npz["neighbours"].shape == (205, 3) and np.all(open_store(a).split_codes[npz["neighbours"]] == 0)
     printed = capsys.readouterr().out
     assert "log2 ratio median" in printed and "geom_roll" in printed
     # the metric space on a store with Jacobians reports the neighbour overlap
@@ -354,7 +423,7 @@ def test_cli_knn_and_embed_with_compare(stores, tmp_path, capsys):
     assert rep["trustworthiness"] > 0.97 and set(rep["linear_r2"]) == {"f_m", "gamma"}
     emb = np.load(out_e / "embedding.npz")
     assert emb["coords"].shape == (1024, 2) and emb["fit"].sum() == 700
-    np.testing.assert_array_equal(emb["theta"], open_store_data(b).theta())
+    np.testing.assert_array_equal(emb["theta"], open_store(b).theta())
     assert (out_e / "embedding.png").exists() and (out_e / "compare.json").exists()
     assert (out_e / "compare" / "geom_smooth" / "report.json").exists()
 
@@ -407,9 +476,6 @@ def test_estimators_follow_scikit_learn_conventions():
     from sklearn.exceptions import NotFittedError
     from sklearn.metrics import r2_score
 
-    from pnp.geometry.embedding import linear_r2
-    from pnp.geometry.knn import r2
-
     est = KNNRegressor(k=3, space="features")
     twin = clone(est)
     assert twin is not est and twin.get_params() == est.get_params()
@@ -425,13 +491,108 @@ def test_estimators_follow_scikit_learn_conventions():
     y = X[:, :2] @ rng.normal(size=(2, 3)) + 0.3 * rng.normal(size=(40, 3))
     fitted = clone(est).fit(X, y)
     pred = fitted.predict(X[:7])
-    np.testing.assert_allclose(r2(y[:7], pred), r2_score(y[:7], pred, multioutput="raw_values"), rtol=1e-12)
-    assert np.isnan(r2(np.ones((5, 1)), np.zeros((5, 1))))[0]  # a constant column
-    lin = linear_r2(X[:, :2], y)
+    ind = fitted.kneighbors(X[:7])[1]
+    sc = knn_scores(ind, y, np.exp(y), y[:7], np.exp(y[:7]), ["a", "b", "c"])
+    np.testing.assert_allclose(sc.r2, r2_score(y[:7], pred, multioutput="raw_values"), rtol=1e-12)
+    assert math.isclose(fitted.score(X[:7], y[:7]), r2_score(y[:7], pred), rel_tol=1e-12)
+    # a constant column: R² undefined, NaN (None in the summary), left out of the mean
+    yc = np.c_[y[:, :1], np.ones(40)]
+    sc = knn_scores(ind, yc, np.exp(yc), yc[:7], np.exp(yc[:7]), ["a", "const"])
+    assert np.isnan(sc.r2[1]) and sc.summary()["r2"]["const"] is None
+    assert math.isclose(sc.summary()["r2_mean"], sc.r2[0])
+    # linear R² of an embedding: the least-squares affine fit, scored by r2_score
+    q = embedding_quality(X, X[:, :2], np.c_[y, np.ones(40)], ["a", "b", "c", "const"], trust_neighbors=3)
     ls = np.linalg.lstsq(np.c_[X[:, :2], np.ones(40)], y, rcond=None)[0]
-    np.testing.assert_allclose(lin, r2_score(y, np.c_[X[:, :2], np.ones(40)] @ ls, multioutput="raw_values"),
-                               rtol=1e-10)
+    np.testing.assert_allclose([q["linear_r2"][p] for p in "abc"],
+                               r2_score(y, np.c_[X[:, :2], np.ones(40)] @ ls, multioutput="raw_values"), rtol=1e-10)
+    assert q["linear_r2"]["const"] is None
     bad = np.ones((10, 3), np.float32)
     bad[4, 1] = np.nan
     with pytest.raises(ValueError, match="row 4 has non-finite values"):
         kneighbors(bad[:2], bad, 2)
+
+
+def test_estimator_parameters_are_checked_at_fit_with_typed_errors():
+    """Wrong types raise TypeError, bad values ValueError, both naming the parameter (at fit, so that
+    clone / set_params never validate)."""
+    X, y = np.zeros((10, 2)), np.zeros((10, 1))
+    knn = [({"k": 2.5}, TypeError, "k must be an integer >= 1, got float 2.5"),
+           ({"k": True}, TypeError, "k must be an integer >= 1, got bool True"),
+           ({"k": 0}, ValueError, "k must be an integer >= 1, got 0"),
+           ({"k": 11}, ValueError, "k must be an integer in [1, 10] (the number of training samples), got 11"),
+           ({"space": 1}, TypeError, "space must be one of 'features', 'metric', got int 1"),
+           ({"space": "riemann"}, ValueError, "space must be one of 'features', 'metric', got 'riemann'"),
+           ({"backend": "annoy"}, ValueError, "backend must be one of 'exact', 'faiss', got 'annoy'"),
+           ({"block_size": "64"}, TypeError, "block_size must be None or an integer >= 1, got str '64'"),
+           ({"block_size": 0}, ValueError, "block_size must be None or an integer >= 1, got 0"),
+           ({"group_bytes": 1.0}, TypeError, "group_bytes must be an integer >= 1, got float 1.0"),
+           ({"progress": "yes"}, TypeError, "progress must be True or False, got str 'yes'"),
+           ({"space": "metric", "backend": "faiss"}, ValueError, "backend='faiss' searches the feature space only")]
+    for params, err, msg in knn:
+        est = KNNRegressor(**params)  # accepted as given
+        with pytest.raises(err) as info:
+            est.fit(X, y)
+        assert str(info.value).startswith(msg), (params, str(info.value))
+    emb = [({"method": None}, TypeError, "method must be one of 'isomap', 'pca', 'umap', got NoneType None"),
+           ({"n_neighbors": 4.0}, TypeError, "n_neighbors must be an integer >= 1, got float 4.0"),
+           ({"n_neighbors": 10}, ValueError, "n_neighbors must be an integer in [1, 9] (fitted samples - 1), got 10"),
+           ({"n_components": np.float64(2)}, TypeError, "n_components must be an integer >= 1, got float64 2.0"),
+           ({"n_components": 5, "method": "pca"}, ValueError,
+            "n_components must be an integer in [1, 4] for 10 fitted samples of 4 features, got 5"),
+           ({"max_samples": 1}, ValueError, "max_samples must be None or an integer >= 2, got 1"),
+           ({"max_samples": "all"}, TypeError, "max_samples must be None or an integer >= 2, got str 'all'"),
+           ({"random_state": -1}, ValueError, "random_state must be an integer >= 0, got -1"),
+           ({"random_state": None}, TypeError, "random_state must be an integer >= 0, got NoneType None"),
+           ({"block_size": 2.0}, TypeError, "block_size must be None or an integer >= 1, got float 2.0"),
+           ({"progress": 1}, TypeError, "progress must be True or False, got int 1")]
+    for params, err, msg in emb:
+        with pytest.raises(err) as info:
+            Embedding(**params).fit(np.random.default_rng(0).standard_normal((10, 4)))
+        assert str(info.value).startswith(msg), (params, str(info.value))
+    for kw, err, msg in (({"trust_samples": 2}, ValueError, "trust_samples must be an integer >= 3, got 2"),
+                         ({"trust_neighbors": 5}, ValueError, "trust_neighbors must be an integer in [1, 4] (below "
+                                                              "half the 10 samples"),
+                         ({"trust_neighbors": 1.5}, TypeError, "trust_neighbors must be an integer in [1, 4]")):
+        with pytest.raises(err, match=re.escape(msg)):
+            embedding_quality(X, X, y, **kw)
+    with pytest.raises(TypeError, match=re.escape("train_ids must be an integer array of shape (10,), got dtype float64")):
+        kneighbors(X, X, 2, train_ids=np.zeros(10))
+
+
+def test_faiss_backend_missing_gives_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # faiss not importable
+    with pytest.raises(ValueError) as info:
+        KNNRegressor(k=2, backend="faiss").fit(np.zeros((5, 2)), np.zeros((5, 1)))
+    assert str(info.value) == "backend='faiss' needs the optional dependency faiss-cpu: pip install 'pnp[faiss]'"
+
+
+def test_faiss_backend_finds_the_exact_neighbours(stores):
+    """faiss's float32 flat index, re-ranked in float64: the exact search's neighbours and distances,
+    except where the exact k-th and (k+1)-th distances nearly tie."""
+    pytest.importorskip("faiss", reason="faiss is an optional extra: pip install 'pnp[faiss]'")
+    from pnp.geometry import faiss_kneighbors
+
+    sd, tr, te = split_arrays(stores["smooth"])
+    exact = KNNRegressor(k=5).fit(sd.features(tr), sd.nu(tr), ids=tr)
+    fast = KNNRegressor(k=5, backend="faiss").fit(sd.features(tr), sd.nu(tr), ids=tr)
+    for queries, ids in ((sd.features(te), te), (sd.features(tr), tr)):  # test split; train leave-one-out
+        d1, i1 = exact.kneighbors(queries, ids=ids)
+        d2, i2 = fast.kneighbors(queries, ids=ids)
+        d6 = exact.set_params(k=6).kneighbors(queries, ids=ids)[0]
+        exact.set_params(k=5)
+        tie = d6[:, 5] - d6[:, 4] <= 1e-6 * d6[:, 5]
+        assert tie.mean() < 0.05
+        np.testing.assert_array_equal(i2[~tie], i1[~tie])
+        np.testing.assert_allclose(d2, d1, rtol=1e-9, atol=1e-12)
+        if ids is tr:
+            assert not np.any(tr[i2] == tr[:, None])  # never its own neighbour
+    # ties: duplicated rows are ranked by the smaller position, as in the exact search
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((200, 30)).astype(np.float32)
+    dup = np.repeat(X[:40], 3, axis=0)
+    np.testing.assert_array_equal(faiss_kneighbors(X[:40], dup, 3, block_size=16)[1], np.arange(120).reshape(40, 3))
+    Q = rng.standard_normal((64, 30)).astype(np.float32)
+    d1, i1 = kneighbors(Q, X, 7)
+    d2, i2 = faiss_kneighbors(Q, X, 7, block_size=16)
+    np.testing.assert_array_equal(i2, i1)
+    np.testing.assert_allclose(d2, d1, rtol=1e-12)

@@ -8,8 +8,10 @@ parameters and their arithmetic mean for linear ones.
 
 Two neighbourhoods (``space``):
 
-* ``"features"`` — exact Euclidean distance between feature vectors S (blocked brute force,
-  :mod:`pnp.geometry.search`); this is the blind regressor: only the query's features are used.
+* ``"features"`` — Euclidean distance between feature vectors S (``backend="exact"``, the
+  default: pnp's blocked brute force, :func:`pnp.geometry.search.kneighbors`; ``"faiss"``:
+  faiss's flat index re-ranked in float64, :func:`pnp.geometry.search.faiss_kneighbors`, with
+  ``pip install 'pnp[faiss]'``); this is the blind regressor: only the query's features are used.
 * ``"metric"`` — the Riemannian (PNP) distance d²(i, j) = (ν_i − ν_j)ᵀ M(ν_j) (ν_i − ν_j) with the
   stored metric M = JᵀJ of the train sample j, the local linearisation of ‖S_i − S_j‖².  It uses
   the query's **ν**, so it is *not* a blind regressor: it evaluates how well the stored metric
@@ -39,16 +41,11 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
+from ._checks import check_bool, check_choice, check_int, check_optional_int
 from .reading import check_matrix
-from .search import GROUP_BYTES, kneighbors, metric_kneighbors
+from .search import BACKENDS, GROUP_BYTES, faiss_kneighbors, import_faiss, kneighbors, metric_kneighbors
 
 SPACES = ("features", "metric")
-
-
-def _choice(value, name: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
 
 
 class KNNRegressor(RegressorMixin, BaseEstimator):
@@ -60,26 +57,42 @@ class KNNRegressor(RegressorMixin, BaseEstimator):
     ----------
     k : int >= 1 — neighbours per query (at most the number of train samples)
     space : "features" | "metric" — see the module docs
-    block_size : int, optional — rows per distance tile (default: from the feature size)
-    group_bytes : int — float64 bytes of one block of queries held in memory (chunked path)
+    backend : "exact" | "faiss" — feature-space search: pnp's blocked exact search (default) or
+        faiss's flat index re-ranked in float64 (optional extra ``pip install 'pnp[faiss]'``;
+        ``space="features"`` only)
+    block_size : int >= 1, optional — rows per distance tile (default: from the feature size)
+    group_bytes : int >= 1 — float64 bytes of one block of queries held in memory (chunked path)
     progress : bool — show a tqdm bar over the distance tiles
+
+    Parameters are checked by ``fit``: ``TypeError`` for a wrong type, ``ValueError`` for a value
+    out of range.
     """
 
-    def __init__(self, k: int = 5, space: str = "features", block_size: int | None = None,
+    def __init__(self, k: int = 5, space: str = "features", backend: str = "exact", block_size: int | None = None,
                  group_bytes: int = GROUP_BYTES, progress: bool = False):
         self.k = k
         self.space = space
+        self.backend = backend
         self.block_size = block_size
         self.group_bytes = group_bytes
         self.progress = progress
 
     def _validate_params(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {self.k!r}")
-        _choice(self.space, "space", SPACES)
+        check_int(self.k, "k")
+        check_choice(self.space, "space", SPACES)
+        check_choice(self.backend, "backend", BACKENDS)
+        check_optional_int(self.block_size, "block_size")
+        check_int(self.group_bytes, "group_bytes")
+        check_bool(self.progress, "progress")
+        if self.backend == "faiss":
+            if self.space != "features":
+                raise ValueError(f"backend='faiss' searches the feature space only: use space='features' or "
+                                 f"backend='exact', got space={self.space!r}")
+            import_faiss()
 
     def fit(self, X, y, theta=None, metric=None, ids=None) -> "KNNRegressor":
-        """Store the train set (nothing is copied or read: dask arrays stay lazy).
+        """Store the train set (nothing is copied or read: dask arrays stay lazy; each
+        :meth:`kneighbors` call streams it, or, with ``backend="faiss"``, reads it into an index).
 
         X : (n, K) features (numpy or dask) for ``space="features"``; (n, P) ν for ``"metric"``
         y : (n, P) normalised targets ν (float)
@@ -92,8 +105,7 @@ class KNNRegressor(RegressorMixin, BaseEstimator):
         y = np.asarray(y, dtype=np.float64)
         if y.ndim != 2 or y.shape[0] != n:
             raise ValueError(f"y must have shape ({n}, P), got {y.shape}")
-        if self.k > n:
-            raise ValueError(f"k must be an integer in [1, {n}] (the number of training samples), got {self.k}")
+        check_int(self.k, "k", 1, n, note=" (the number of training samples)")
         if theta is not None:
             theta = np.asarray(theta, dtype=np.float64)
             if theta.shape != y.shape:
@@ -123,6 +135,8 @@ class KNNRegressor(RegressorMixin, BaseEstimator):
         if self.space == "metric":
             return metric_kneighbors(X, self.X_, self.metric_, self.k, **kw)
         check_matrix(X, "X", n_cols=self.n_features_in_)
+        if self.backend == "faiss":
+            return faiss_kneighbors(X, self.X_, self.k, **kw)
         return kneighbors(X, self.X_, self.k, group_bytes=self.group_bytes, **kw)
 
     def predict_from_neighbours(self, ind: np.ndarray) -> np.ndarray:
@@ -135,16 +149,16 @@ class KNNRegressor(RegressorMixin, BaseEstimator):
         return self.predict_from_neighbours(self.kneighbors(X, ids)[1])
 
     def score(self, X, y, ids=None) -> float:
-        """Mean over parameters of the R² of the predicted ν (scikit-learn's ``score``)."""
-        return float(np.nanmean(r2(np.asarray(y, dtype=np.float64), self.predict(X, ids))))
+        """Mean over parameters of the R² of the predicted ν (``sklearn.metrics.r2_score`` per
+        column; a constant column, whose R² is undefined, is left out)."""
+        return float(np.nanmean(_r2_columns(y, self.predict(X, ids))))
 
 
-def r2(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Per-column coefficient of determination (P,) float64 (``sklearn.metrics.r2_score``, raw
-    values); NaN for a constant column."""
-    y, pred = np.asarray(y, dtype=np.float64), np.asarray(pred, dtype=np.float64)
+def _r2_columns(y, pred) -> np.ndarray:
+    """``sklearn.metrics.r2_score`` per column (P,) float64, NaN where y is constant (undefined)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.atleast_1d(r2_score(y, pred, multioutput="raw_values", force_finite=False)).astype(np.float64)
+        out = r2_score(np.asarray(y, np.float64), np.asarray(pred, np.float64), multioutput="raw_values",
+                       force_finite=False)
     return np.where(np.isfinite(out), out, np.nan)
 
 
@@ -210,5 +224,5 @@ def knn_scores(ind: np.ndarray, nu_train, theta_train, nu_query, theta_query, na
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         med = np.nanmedian(lr, axis=0) if lr.size else np.full(lr.shape[1], np.nan)
         q = np.nanpercentile(lr, [25, 75], axis=0).T if lr.size else np.full((lr.shape[1], 2), np.nan)
-    return KNNScores(names=list(names), pred_nu=pred, log2_ratio=lr, r2=r2(nu_query, pred),
+    return KNNScores(names=list(names), pred_nu=pred, log2_ratio=lr, r2=_r2_columns(nu_query, pred),
                      mae_nu=np.abs(pred - nu_query).mean(axis=0), median=med, iqr=q)

@@ -21,6 +21,13 @@ and the running top-k (``b·(b+k)·16`` and ``g·k·16`` bytes) — about 300 MB
 size; the train array is streamed once per query group, or, when there are several groups and
 it holds at most ``train_cache_bytes`` (256 MiB), read once and kept.  With numpy inputs the same groups and
 tiles are used (the arrays themselves are the caller's memory).
+
+Optional backend (:func:`faiss_kneighbors`, ``backend="faiss"`` of
+:class:`pnp.geometry.KNNRegressor`; ``pip install 'pnp[faiss]'``): faiss's exact flat index
+proposes candidates in float32 and they are re-ranked here in float64 with the same tie rule, so
+it returns the exact search's neighbours except where float32 rounding hides a near-tie; it holds
+the train set in memory (float32).  The blocked search stays the default: deterministic
+whatever the threads, bounded memory, no extra dependency.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ import math
 
 import numpy as np
 
-from .reading import block_rows, check_matrix, is_lazy, read_rows
+from ._checks import check_int
+from .reading import TILE_BYTES, block_rows, check_matrix, is_lazy, read_rows
 
 #: default memory of one query group, float64 bytes
 GROUP_BYTES = 2**27
@@ -37,22 +45,24 @@ GROUP_BYTES = 2**27
 TRAIN_CACHE_BYTES = 2**28
 #: placeholder index of the not-yet-filled top-k slots (loses every tie)
 _NONE = np.iinfo(np.int64).max
+#: k-NN search backends: pnp's exact blocked search, or faiss's flat index (optional extra)
+BACKENDS = ("exact", "faiss")
+FAISS_HINT = "backend='faiss' needs the optional dependency faiss-cpu: pip install 'pnp[faiss]'"
 
 
 def _check_k(k, n_train: int, excluded: bool) -> int:
-    top = n_train - (1 if excluded else 0)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= top:
-        what = "the number of training samples" + (", less the query itself" if excluded else "")
-        raise ValueError(f"k must be an integer in [1, {top}] ({what}), got {k!r}")
-    return int(k)
+    what = "the number of training samples" + (", less the query itself" if excluded else "")
+    return check_int(k, "k", 1, n_train - (1 if excluded else 0), note=f" ({what})")
 
 
 def _ids(ids, n: int, name: str) -> np.ndarray | None:
     if ids is None:
         return None
     ids = np.asarray(ids)
-    if ids.shape != (n,) or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"{name} must be an integer array of shape ({n},), got {ids.dtype} {ids.shape}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer array of shape ({n},), got dtype {ids.dtype}")
+    if ids.shape != (n,):
+        raise ValueError(f"{name} must be an integer array of shape ({n},), got shape {ids.shape}")
     return ids.astype(np.int64)
 
 
@@ -96,9 +106,7 @@ def _exclude(d: np.ndarray, qids: np.ndarray | None, tids: np.ndarray | None) ->
 
 
 def _group_rows(n_query: int, n_features: int, b: int, group_bytes: int) -> int:
-    if not isinstance(group_bytes, (int, np.integer)) or group_bytes < 1:
-        raise ValueError(f"group_bytes must be a positive integer, got {group_bytes!r}")
-    g = max(b, (int(group_bytes) // (8 * n_features)) // b * b)
+    g = max(b, (check_int(group_bytes, "group_bytes") // (8 * n_features)) // b * b)
     return min(g, max(b, math.ceil(n_query / b) * b))
 
 
@@ -158,6 +166,83 @@ def kneighbors(queries, train, k: int, *, block_size: int | None = None, query_i
                     best_d[a:c], best_i[a:c] = merge_topk(best_d[a:c], best_i[a:c], d, pos, k)
                 bar.update(1)
             out_d[g0:g1], out_i[g0:g1] = best_d, best_i
+    return np.sqrt(out_d), out_i
+
+
+def import_faiss():
+    """The ``faiss`` module, or a ``ValueError`` saying how to install it (:data:`FAISS_HINT`)."""
+    try:
+        import faiss
+    except ImportError:
+        raise ValueError(FAISS_HINT) from None
+    return faiss
+
+
+def _faiss_index(train, nt: int, K: int, b: int, tids: np.ndarray | None):
+    """A faiss flat (exact, float32) L2 index of the train rows, filled block by block."""
+    faiss = import_faiss()
+    index = faiss.IndexFlatL2(K)
+    for t0 in range(0, nt, b):
+        index.add(np.ascontiguousarray(read_rows(train, t0, min(t0 + b, nt), "train", tids, dtype=np.float32)))
+    return index
+
+
+def _own_ids(cand: np.ndarray, tids: np.ndarray | None, qids: np.ndarray | None) -> np.ndarray:
+    """(q, c) bool: the candidates ``cand`` (q, c) that carry their query's id."""
+    if tids is None or qids is None:
+        return np.zeros(cand.shape, dtype=bool)
+    return tids[cand] == qids[:, None]
+
+
+def _rerank(Q: np.ndarray, T: np.ndarray, cand: np.ndarray, banned: np.ndarray, k: int):
+    """The ``k`` nearest of the candidates ``cand`` (q, c) int64 of the queries ``Q`` (q, K)
+    float64, ``T`` (q, c, K) their float32 rows, by exact float64 squared distances (the
+    formula of :func:`kneighbors`) then index; ``banned`` (q, c) bool candidates never chosen."""
+    T64 = T.astype(np.float64)
+    d = _sqnorms(Q)[:, None] + np.einsum("qcj,qcj->qc", T64, T64) - 2.0 * np.einsum("qj,qcj->qc", Q, T64)
+    np.maximum(d, 0.0, out=d)
+    d[banned] = np.inf
+    order = np.lexsort((cand, d))[:, :k]
+    return np.take_along_axis(d, order, axis=1), np.take_along_axis(cand, order, axis=1)
+
+
+def faiss_kneighbors(queries, train, k: int, *, block_size: int | None = None, query_ids=None, train_ids=None,
+                     progress: bool = False, desc: str = "k-NN (faiss)"):
+    """Euclidean k nearest neighbours proposed by faiss's exact flat index, re-ranked in float64.
+
+    Same arguments and results as :func:`kneighbors` (no ``group_bytes``): dist (nq, k) float64,
+    ind (nq, k) int64.  faiss (``pip install 'pnp[faiss]'``) compares the rows in float32 and
+    returns ``2 k`` candidates per query (more when a query may meet its own id); their exact
+    float64 distances, computed as in :func:`kneighbors`, pick the ``k`` nearest, ties broken by
+    the smaller train position.  The result is the exact search's unless float32 rounding keeps a
+    true neighbour out of the candidates (near-ties of many rows).  The index stores the train
+    rows in float32 (exact for float32 features, as stores hold; float64 train rows are rounded).
+    Memory: the whole train set inside the index (nt × K × 4 bytes), one block of queries and a
+    32 MiB tile of their candidates' rows.
+    """
+    nq, K = check_matrix(queries, "queries")
+    nt, _ = check_matrix(train, "train", n_cols=K)
+    qids, tids = _ids(query_ids, nq, "query_ids"), _ids(train_ids, nt, "train_ids")
+    excluded = qids is not None and tids is not None and np.intersect1d(qids, tids).size > 0
+    k = _check_k(k, nt, excluded)
+    same_id = int(np.unique(tids, return_counts=True)[1].max()) if excluded and tids is not None else 0
+    c = min(nt, 2 * k + same_id)
+    b = block_rows(K, block_size)
+    index = _faiss_index(train, nt, K, b, tids)
+    r = max(1, TILE_BYTES // (8 * c * K))  # queries per re-ranking block
+    out_d = np.empty((nq, k), dtype=np.float64)
+    out_i = np.empty((nq, k), dtype=np.int64)
+    with _progress(math.ceil(nq / b), desc, progress) as bar:
+        for q0 in range(0, nq, b):
+            q1 = min(q0 + b, nq)
+            Q = read_rows(queries, q0, q1, "queries", qids, dtype=np.float64)
+            cand = index.search(np.ascontiguousarray(Q, dtype=np.float32), c)[1].astype(np.int64)
+            banned = _own_ids(cand, tids, None if qids is None else qids[q0:q1])
+            for a in range(0, q1 - q0, r):
+                e = min(a + r, q1 - q0)
+                T = index.reconstruct_batch(cand[a:e].ravel()).reshape(e - a, c, K)
+                out_d[q0 + a:q0 + e], out_i[q0 + a:q0 + e] = _rerank(Q[a:e], T, cand[a:e], banned[a:e], k)
+            bar.update(1)
     return np.sqrt(out_d), out_i
 
 
