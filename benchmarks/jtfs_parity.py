@@ -103,7 +103,7 @@ def main(argv=None) -> int:
                 continue
             km = kymatio_reference(config, fmt, x)
             ref, t_ky = km["S"], float(km["seconds"])
-            ours = TimeFrequencyScattering(**config, format=fmt)
+            ours = TimeFrequencyScattering.from_config(**config, format=fmt)
             errs, t_pnp = [], float("nan")
             for dtype in (torch.float64, torch.float32):
                 t0 = time.perf_counter()

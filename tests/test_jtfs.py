@@ -74,7 +74,7 @@ def _load_fixture(path: Path) -> dict:
 @functools.lru_cache(maxsize=None)
 def _fixture_scattering(path: Path, fmt: str, eps: float | None = None) -> TimeFrequencyScattering:
     cfg = json.loads(str(_load_fixture(path)["config"]))
-    return TimeFrequencyScattering(**cfg, format=fmt, **({} if eps is None else dict(eps=eps)))
+    return TimeFrequencyScattering.from_config(**cfg, format=fmt, **({} if eps is None else dict(eps=eps)))
 
 
 def test_fixtures_present():
@@ -819,12 +819,16 @@ BAD_ARGS = [  # (overrides of BASE, the argument the message must name)
     (dict(J=2.5), "J"),
     (dict(J_fr=0), "J_fr"),
     (dict(Q=0), "Q"),
-    (dict(Q=(4, 1, 1)), "Q"),
+    (dict(Q=[4, 1]), "Q"),  # a list (kymatio refuses lists; from_config reads them as tuples)
+    (dict(Q=2.5), "Q"),
     (dict(Q_fr=0), "Q_fr"),
     (dict(shape=16), "shape"),  # N < 2**J
     (dict(shape=(256, 2)), "shape"),
+    (dict(shape=[256]), "shape"),
+    (dict(Q_fr=[1]), "Q_fr"),
     (dict(T=257), "T"),  # T > N
     (dict(T=0), "T"),  # no averaging: no array output
+    (dict(T=0, stride=4, out_type="list"), "stride"),
     (dict(T=-3), "T"),
     (dict(T="local"), "T"),
     (dict(F=(5 + 1) * 4 + 1), "F"),  # F > (J+1) Q1
@@ -852,6 +856,29 @@ def test_bad_constructor_arguments_raise(overrides, arg):
     """Bad constructor arguments raise a ValueError whose message names the argument."""
     with pytest.raises(ValueError, match=rf"\b{arg}\b"):
         TimeFrequencyScattering(**{**BASE, **overrides})
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(Q=(4, 1, 1)), "Q must be an integer, 1-tuple or 2-tuple"),
+    (dict(Q_fr=(1, 2)), "Q_fr must be an integer or 1-tuple"),
+], ids=["Q", "Q_fr"])
+def test_several_filter_banks_are_not_implemented(overrides, message):
+    """As kymatio 0.4: a third order (``Q`` of 3) or several frequential filter banks
+    (``Q_fr`` of 2) raise NotImplementedError naming the argument."""
+    with pytest.raises(NotImplementedError, match=message):
+        TimeFrequencyScattering(**{**BASE, **overrides})
+
+
+def test_from_config_reads_lists_as_tuples():
+    """The JSON / TOML form of a config (lists for ``Q`` and ``shape``) builds the transform that
+    the tuples build; the constructor itself refuses the lists, as kymatio does."""
+    cfg = dict(J=5, J_fr=2, Q=[4, 1], shape=[256], T="global")
+    x = _signal(seed=60, batch=(2,))
+    ref = TimeFrequencyScattering(J=5, J_fr=2, Q=(4, 1), shape=(256,), T="global")
+    assert torch.equal(TimeFrequencyScattering.from_config(**cfg)(x), ref(x))
+    assert torch.equal(pnp.scattering.get("jtfs", **cfg)(x), ref(x))
+    with pytest.raises(ValueError, match=r"Q must be an integer or a tuple .*a list"):
+        TimeFrequencyScattering(**cfg)
 
 
 def test_bad_inputs_raise():
@@ -985,22 +1012,25 @@ def test_mixed_precision_keeps_order_zero_in_the_input_precision(T):
         s.transform(x, torch.float16)
 
 
-@pytest.mark.parametrize("fmt", ["time", "joint"])
-def test_list_and_dict_outputs_are_the_array_split_by_path(fmt):
-    """out_type 'list' / 'dict' (kymatio's): the array's channels (or paths) in output order,
+# =================================================================== 6. per-path outputs, T=0
+def _coefs(paths) -> list[torch.Tensor]:
+    return [p["coef"] for p in paths]
+
+
+def test_list_and_dict_outputs_in_format_time_are_the_array_split_by_channel():
+    """out_type 'list' / 'dict' (kymatio's), format 'time': the array's channels in output order,
     each with its meta; features() and jvp() are those of the array."""
-    kw = dict(J=6, J_fr=2, Q=(4, 1), shape=512, T=64, F=2, format=fmt)
+    kw = dict(J=6, J_fr=2, Q=(4, 1), shape=512, T=64, F=2)
     arr = TimeFrequencyScattering(**kw)
     lst = TimeFrequencyScattering(**kw, out_type="list")
     dct = TimeFrequencyScattering(**kw, out_type="dict")
     x = torch.randn(3, 512, dtype=torch.float64)
     S = arr(x)
-    axis = -2 if fmt == "time" else -3
     paths = lst(x)
     meta = arr.meta()
-    assert len(paths) == S.shape[axis] == len(meta["key"])
+    assert len(paths) == S.shape[-2] == len(meta["key"])
     for i, p in enumerate(paths):
-        assert torch.equal(p["coef"], S.select(axis, i)) and p["n"] == meta["key"][i]
+        assert torch.equal(p["coef"], S[:, i]) and p["n"] == meta["key"][i]
         assert p["order"] == meta["order"][i] and (np.isnan(p["n_fr"]) or p["n_fr"] == meta["n_fr"][i])
     d = dct(x)
     assert list(d) == list(meta["key"]) and all(torch.equal(d[k], p["coef"]) for k, p in zip(d, paths))
@@ -1008,3 +1038,143 @@ def test_list_and_dict_outputs_are_the_array_split_by_path(fmt):
     dx = torch.randn(3, 2, 512, dtype=torch.float64)
     torch.testing.assert_close(lst.features_jvp(x, dx)[1], arr.features_jvp(x, dx)[1], rtol=0, atol=0)
     assert pnp.scattering.get(**lst.config()).out_type == "list"
+
+
+@pytest.mark.parametrize("kw", [dict(T=64, F=2), dict(T="global", F=None), dict(T=32, F=4, stride_fr=2)],
+                         ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+def test_joint_paths_are_the_array_paths_unpadded_after_the_zeroth_order(kw):
+    """Format 'joint', out_type 'list' / 'dict' (kymatio 0.4): the zeroth order first (as in
+    format 'time', 1e-12 with ``eps=0``), then each array path's first ``F'_p <= F'``
+    frequential rows (kymatio's unpadding, ``F'_p`` below F' for some path; the row counts
+    themselves are checked against kymatio in tests/test_kymatio_compat.py); ``features`` is
+    the coefficients flattened in output order."""
+    common = dict(J=6, J_fr=2, Q=(4, 1), shape=512, eps=0, **kw)
+    arr = TimeFrequencyScattering(**common, format="joint")
+    time0 = TimeFrequencyScattering(**common)
+    lst = TimeFrequencyScattering(**common, format="joint", out_type="list")
+    x = _signal(n=512, seed=50, batch=(2,))
+    S, paths = arr(x), lst(x)
+    assert len(paths) == S.shape[1] + 1 == len(lst.meta()["key"]) and paths[0]["n"] == () and paths[0]["order"] == 0
+    assert torch.allclose(paths[0]["coef"], time0(x)[:, 0], rtol=1e-12, atol=1e-14)
+    rows = [p["coef"].shape[-2] for p in paths[1:]]
+    assert max(rows) <= S.shape[2] and min(rows) < S.shape[2]
+    for i, p in enumerate(paths[1:]):
+        assert p["n"] == arr.meta()["key"][i]
+        assert torch.allclose(p["coef"], S[:, i, : rows[i]], rtol=1e-12, atol=1e-14)
+    flat = torch.cat([c.reshape(2, -1) for c in _coefs(paths)], dim=1)
+    assert torch.equal(lst.features(x), flat)
+    with pytest.raises(ValueError, match="needs the array output"):
+        _ = lst.output_shape
+
+
+T0 = dict(J=5, J_fr=2, Q=(4, 1), shape=N_AD, T=0)
+
+
+@pytest.mark.parametrize("fmt", ["time", "joint"])
+def test_T0_paths_have_kymatio_lengths_and_order_zero_is_x(fmt):
+    """T=0 (no time averaging): the zeroth order is ``x`` itself (exactly); first-order paths
+    have the length of T=None (stride 2**J) and equal its coefficients (1e-12); a second-order
+    path of wavelet scale 2**j2 has ``t`` samples with ``|t 2**j2 - N| < 2**(j2+1)`` (the
+    signal at resolution 2**j2), so lengths differ; the values are kymatio 0.4's (see
+    tests/test_kymatio_compat.py)."""
+    s = TimeFrequencyScattering(**T0, F=2, format=fmt, out_type="list", eps=0)
+    local = TimeFrequencyScattering(**{**T0, "T": None}, F=2, format=fmt, out_type="list", eps=0)
+    x = _signal(seed=51, batch=(2,))
+    paths, ref = s(x), local(x)
+    assert [p["n"] for p in paths] == [p["n"] for p in ref]
+    assert torch.equal(paths[0]["coef"], x)
+    lengths = set()
+    for p, r in zip(paths[1:], ref[1:]):
+        t = p["coef"].shape[-1]
+        if p["order"] == 1:
+            assert torch.allclose(p["coef"], r["coef"], rtol=1e-12, atol=1e-14)
+        else:
+            j2 = p["j"][1]
+            assert abs(t * 2**j2 - N_AD) < 2 ** (j2 + 1), (p["n"], t, j2)
+            lengths.add(t)
+    assert len(lengths) > 1
+    with pytest.raises(ValueError, match="needs the array output"):
+        s.transform(x)
+
+
+def test_T0_refuses_the_array_and_a_stride():
+    """T=0 with out_type='array' is kymatio's 'Cannot convert' error (here at construction);
+    a stride needs local averaging."""
+    with pytest.raises(ValueError, match=r"Cannot convert to out_type='array' with T=0.*'dict' or 'list'"):
+        TimeFrequencyScattering(**T0)
+    with pytest.raises(ValueError, match="stride=4 is incompatible with T=0"):
+        TimeFrequencyScattering(**T0, stride=4, out_type="list")
+
+
+def _t0_scattering(out_type="dict", fmt="time"):
+    return TimeFrequencyScattering(**T0, F=2, format=fmt, out_type=out_type)
+
+
+def _t0_loss(s, w_seed=52):
+    """A scalar of every T=0 coefficient: sum over paths of <coef, w_path>."""
+    def f(y):
+        coefs = list(s(y).values())
+        g = torch.Generator().manual_seed(w_seed)
+        return sum((c * torch.randn(c.shape, generator=g, dtype=c.dtype)).sum() for c in coefs)
+    return f
+
+
+@pytest.mark.parametrize("fmt", ["time", "joint"])
+def test_T0_reverse_and_forward_mode_match_finite_differences(fmt):
+    """T=0 (dict output, autograd): ``backward`` and forward mode (``torch.func.jvp``,
+    ``forward_ad``) give the directional derivative of a central finite difference
+    (float64, rel 1e-6) and agree with each other (1e-10); x is left alone."""
+    s = _t0_scattering(fmt=fmt)
+    f = _t0_loss(s)
+    x, v = _signal(seed=53), _signal(seed=54)
+    xg = x.clone().requires_grad_(True)
+    f(xg).backward()
+    assert torch.equal(xg.detach(), x) and xg.grad is not None
+    h = 1e-5
+    with torch.no_grad():
+        fd = (f(x + h * v) - f(x - h * v)) / (2 * h)
+    ad = (xg.grad * v).sum()
+    assert abs(fd - ad) <= 1e-6 * abs(ad)
+    _, fwd = jvp(f, (x,), (v,))
+    assert abs(fwd - ad) <= 1e-10 * abs(ad)
+    with fwAD.dual_level():
+        tangent = fwAD.unpack_dual(f(fwAD.make_dual(x, v))).tangent
+    assert abs(tangent - ad) <= 1e-10 * abs(ad)
+
+
+def test_T0_vmap_jacfwd_and_jacrev():
+    """T=0 under ``torch.func``: ``vmap`` of the dict output (and of the list's coefficients)
+    equals the batched call (1e-12); ``jacfwd`` = ``jacrev`` of a 3-direction slice (1e-10)."""
+    s, lst = _t0_scattering(), _t0_scattering("list")
+    X = _signal(seed=55, batch=(3,))
+    batched = s(X)
+    for k, c in vmap(s)(X).items():
+        assert torch.allclose(c, batched[k], rtol=1e-12, atol=1e-14)
+    for c, b in zip(vmap(lambda y: _coefs(lst(y)))(X), batched.values()):
+        assert torch.allclose(c, b, rtol=1e-12, atol=1e-14)
+    x0, V = X[0], _signal(seed=56, batch=(3,)).T
+    P = torch.randn(4, s.features(x0).numel(), generator=torch.Generator().manual_seed(57), dtype=torch.float64)
+
+    def sliced(a):
+        return P @ s.features(x0 + V @ a)
+
+    a = torch.zeros(3, dtype=torch.float64)
+    assert rel_err(jacfwd(sliced)(a), jacrev(sliced)(a)) < 1e-10
+
+
+@pytest.mark.parametrize("out_type", ["list", "dict"])
+@pytest.mark.parametrize("fmt", ["time", "joint"])
+def test_T0_dual_batch_jvp_equals_torch_func_jvp(out_type, fmt):
+    """For out_type 'list' / 'dict' (here with T=0) ``jvp`` returns the flat coefficients of
+    ``features`` (before compression) and their derivatives, from one dual-batch pass: equal to
+    ``torch.func.jvp`` of ``features`` (float64, rel 1e-12), also through log1p."""
+    s = TimeFrequencyScattering(**T0, F=2, format=fmt, out_type=out_type, log1p_c=1e-3)
+    x = _signal(seed=58, batch=(2,))
+    dx = _signal(seed=59, batch=(2, 3))
+    S, dS = s.jvp(x, dx)
+    flat = torch.cat([c.reshape(2, -1) for c in (_coefs(s(x)) if out_type == "list" else s(x).values())], dim=1)
+    assert rel_err(S, flat) < 1e-12 and dS.shape == (2, 3, flat.shape[1])
+    F, dF = s.features_jvp(x, dx)
+    for p in range(3):
+        assert rel_err(dF[:, p], jvp(s.features, (x,), (dx[:, p],))[1]) < 1e-12
+    assert rel_err(F, s.features(x)) < 1e-12

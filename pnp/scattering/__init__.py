@@ -23,8 +23,9 @@ def _load(name: str):
 
 
 def get(name: str, **config: Any) -> Representation:
-    """Build a representation from its registry name and config (as returned by ``config()``)."""
-    return _load(name)(**config)
+    """Build a representation from its registry name and config (as returned by ``config()``,
+    also in its JSON / TOML form: see :meth:`Representation.from_config`)."""
+    return _load(name).from_config(**config)
 
 
 def names() -> list[str]:

@@ -109,11 +109,22 @@ class Representation(nn.Module):
             S = torch.log1p(S.abs() / self.log1p_c)
         return S, dS
 
+    def _flat_coefficients(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The coefficients of :meth:`transform` (the array, whatever the output type of
+        ``forward``) flattened to ``(B, K)``."""
+        S = self.transform(x, compute_dtype)
+        return S.reshape(S.shape[0], -1)
+
+    @classmethod
+    def from_config(cls, **config: Any) -> "Representation":
+        """Build from :meth:`config`'s keyword arguments (less ``name``), as stored in JSON /
+        TOML; subclasses whose arguments include tuples read them back from lists."""
+        return cls(**config)
+
     def features(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
         """Flat features ``(B, K)``, same dtype/device as ``x`` (or ``compute_dtype``, see
         :meth:`transform`); ``log1p(|S| / c)`` if configured."""
-        S = self.transform(x, compute_dtype)  # the array, whatever the output type of forward
-        S = S.reshape(S.shape[0], -1)
+        S = self._flat_coefficients(x, compute_dtype)
         if self.log1p_c is not None:
             S = torch.log1p(S.abs() / self.log1p_c)
         return S

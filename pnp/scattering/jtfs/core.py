@@ -58,8 +58,35 @@ def frequency_stage(X: torch.Tensor, stage: dict, time_average, global_time: boo
     return torch.matmul(A, U)
 
 
-def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Tensor:
-    """JTFS of ``x`` (B, N), real, -> ``(B, C, T)`` (format 'time') or ``(B, P, F, T)`` ('joint').
+def _zeroth_order(x: torch.Tensor, x_pad: torch.Tensor, X_hat: torch.Tensor, plan: Plan, ops: dict) -> torch.Tensor:
+    """``(B, 1, t)``: ``x * phi`` unpadded (local averaging), the sum of the padded signal
+    (global), or ``x`` itself (T=0). Linear in x: formed in x's precision, then rounded."""
+    dtype = ops["dtype"]
+    if plan.average == "local":
+        X0 = X_hat if x_pad.dtype == dtype else torch.fft.fft(x_pad, dim=-1).unsqueeze(1)
+        S0 = windowed_filter(X0, ops["zeroth"])[..., plan.t_start : plan.t_end]
+    elif plan.average == "global":
+        S0 = x_pad.sum(-1, keepdim=True).unsqueeze(1)
+    else:
+        S0 = x.unsqueeze(1)
+    return S0.to(dtype)
+
+
+def _second_order_time(plan: Plan, ops: dict, n2: int):
+    """The map ``(B, r, t) -> (B, r, t')`` after the modulus of n2's frequential stage: time
+    averaging by phi then unpadding (local), unpadding at n2's resolution (T=0); global
+    averaging is fused into the stage instead (see :func:`frequency_stage`)."""
+    t0, t1 = plan.n2_window[n2]
+    if plan.average != "local":
+        return lambda u: u[..., t0:t1]
+    lp = ops["lowpass2"][n2]
+    return lambda u: windowed_filter(torch.fft.fft(u, dim=-1), lp)[..., t0:t1]
+
+
+def scatter_blocks(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> list[torch.Tensor]:
+    """JTFS of ``x`` (B, N), real, as the plan's output blocks (see :class:`~.plan.Plan`):
+    ``(B, R, t)`` for the zeroth order (if the plan keeps it), the first order, then each n2;
+    ``t`` differs between blocks with T=0 only.
 
     ``ops`` holds the plan's arrays as tensors of the computation's dtype ``ops["dtype"]`` and
     device (see the frontend). ``x`` may be of a higher precision than ``ops["dtype"]`` (mixed
@@ -75,28 +102,13 @@ def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Ten
     ``vmap(jvp)`` through the transform on the PNP configuration (the fused stage computes the
     primal once instead of once per tangent, and there is no vmap overhead).
     """
-    B = x.shape[0]
     if ops["pad_index"] is None:  # zero padding
         x_pad = torch.nn.functional.pad(x, (plan.pad_left, plan.pad_right))
     else:  # reflection, as an index gather
         x_pad = x.index_select(-1, ops["pad_index"])
-    t0, t1 = plan.t_start, plan.t_end
-    local = plan.average == "local"
-
-    def time_out(y: torch.Tensor) -> torch.Tensor:
-        """Unpad (local averaging) or sum over time (global)."""
-        return y[..., t0:t1] if local else y.sum(-1, keepdim=True)
-
-    dtype = ops["dtype"]
-    X_hat = torch.fft.fft(x_pad.to(dtype), dim=-1).unsqueeze(1)  # (B, 1, N_padded)
-    outputs = []
-    if plan.format == "time":  # the zeroth order is linear in x: formed in x's precision, then rounded
-        if local:
-            X0 = X_hat if x_pad.dtype == dtype else torch.fft.fft(x_pad, dim=-1).unsqueeze(1)
-            S0 = time_out(windowed_filter(X0, ops["zeroth"]))
-        else:
-            S0 = x_pad.sum(-1, keepdim=True).unsqueeze(1)
-        outputs.append(S0.to(dtype))
+    global_time = plan.average == "global"
+    X_hat = torch.fft.fft(x_pad.to(ops["dtype"]), dim=-1).unsqueeze(1)  # (B, 1, N_padded)
+    blocks = [_zeroth_order(x, x_pad, X_hat, plan, ops)] if plan.with_zeroth else []
 
     # ---- first order: U1 = |x * psi1| at resolution k1, S1 = U1 * phi at resolution s
     S1: list[torch.Tensor] | torch.Tensor  # the per-resolution blocks, then their concatenation
@@ -106,9 +118,9 @@ def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Ten
         U1_hat[k1] = torch.fft.fft(U1, dim=-1)
         S1.append(windowed_filter(U1_hat[k1], ops["lowpass1"][k1]))
     S1 = torch.cat(S1, dim=1)  # (B, n1, t) in n1 order: groups are consecutive n1 ranges
-    if local:
-        S1 = S1[..., t0:t1]
-    outputs.append(frequency_stage(S1, ops["stage1"], lambda u: u, not local, width))
+    if not global_time:
+        S1 = S1[..., plan.t_start : plan.t_end]
+    blocks.append(frequency_stage(S1, ops["stage1"], lambda u: u, global_time, width))
 
     # ---- second order: Y2 = U1 * psi2, grouped by (k1, k2), reassembled per n2
     by_res: dict[int, Any] = {}  # a list of blocks per resolution, then their concatenation
@@ -118,15 +130,14 @@ def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Ten
     for n2 in plan.n2_list:
         where = ops["n2_pairs"][n2]  # a slice (view) when the pairs are already in n1 order
         Y2 = by_res[plan.n2_res[n2]][:, where] if isinstance(where, slice) else by_res[plan.n2_res[n2]].index_select(1, where)
+        blocks.append(frequency_stage(Y2, ops["stage2"][n2], _second_order_time(plan, ops, n2), global_time, width))
+    return blocks
 
-        lp = ops["lowpass2"].get(n2)
 
-        def time_average(u, lp=lp):
-            return windowed_filter(torch.fft.fft(u, dim=-1), lp)[..., t0:t1]
-
-        outputs.append(frequency_stage(Y2, ops["stage2"][n2], time_average, not local, width))
-
-    S = torch.cat(outputs, dim=1)
+def scatter(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> torch.Tensor:
+    """JTFS of ``x`` (B, N), real, -> ``(B, C, T)`` (format 'time') or ``(B, P, F, T)`` ('joint'):
+    the blocks of :func:`scatter_blocks` (same arguments) stacked; needs ``plan.stackable``."""
+    S = torch.cat(scatter_blocks(x, plan, ops, width), dim=1)
     if plan.format == "joint":
-        S = S.reshape(B, -1, plan.n_rows_joint, S.shape[-1])
+        S = S.reshape(x.shape[0], -1, plan.n_rows_joint, S.shape[-1])
     return S

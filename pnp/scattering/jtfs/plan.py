@@ -212,16 +212,23 @@ class SecondOrderGroup:
 
 @dataclass
 class Plan:
-    """Everything :func:`pnp.scattering.jtfs.core.scatter` needs besides the signal."""
+    """Everything :func:`pnp.scattering.jtfs.core.scatter_blocks` needs besides the signal.
+
+    The outputs come as *blocks* ``(B, R, t)``: the zeroth order (if ``with_zeroth``), the first
+    order, then one block per ``n2`` of :attr:`n2_list`. ``block_rows[b]`` lists the rows of each
+    output path of block ``b`` (format 'time': one row per channel; 'joint': the path's
+    frequential rows), in output order, one path per row of :attr:`meta`.
+    """
 
     N: int
     N_padded: int
     pad_left: int
     pad_right: int
-    average: str
-    average_fr: str
+    average: str | bool  # 'local', 'global', or False (T=0: no time averaging)
+    average_fr: str | bool
     format: str
-    t_start: int
+    paths: bool  # outputs per path (out_type 'list' / 'dict', see build_plan)
+    t_start: int  # first-order (and zeroth-order, local) time window [t_start, t_end)
     t_end: int
     zeroth: WindowedFilter | None
     first: dict[int, WindowedFilter]  # k1 -> psi1 group on X_hat
@@ -232,11 +239,20 @@ class Plan:
     n2_list: list[int]
     n2_res: dict[int, int]  # n2 -> log2 time resolution of its Y2 (k1 + k2 of all its groups)
     n2_pairs: dict[int, np.ndarray]  # n2 -> positions in the concatenated group outputs
+    n2_window: dict[int, tuple[int, int]]  # n2 -> time window of its outputs (T=0: at resolution j2)
     lowpass2: dict[int, WindowedFilter]  # n2 -> time averaging (local) of |Y2_fr|
     stage2: dict[int, FrequencyStage]
+    with_zeroth: bool
+    block_rows: list[tuple[int, ...]]
     n_channels: int
     n_rows_joint: int
     meta: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def stackable(self) -> bool:
+        """Whether the outputs form one array: every path has the same time length (not T=0)
+        and, in format 'joint', the same frequential rows (the padded ones of out_type 'array')."""
+        return self.average is not False and (self.format == "time" or not self.paths)
 
 
 def _padding(N: int, T: float):
@@ -250,6 +266,48 @@ def _padding(N: int, T: float):
     return N_padded, pad_left, pad_right
 
 
+def _frequential_padding(N_input_fr: int, J_fr: int, F) -> int:
+    """kymatio 0.4's padded length of the log-frequency axis: ``N_input_fr`` plus at least
+    ``8 min(F, 2**J_fr)`` rows, rounded down to a multiple of ``2**J_fr``."""
+    min_to_pad_fr = 8 * min(F, 2**J_fr)
+    return (N_input_fr + min_to_pad_fr) // 2**J_fr * 2**J_fr
+
+
+def _frequential_average(psi: Filter, phi_F: Filter, k_fr: int, R_in: int, s_fr: int, n1_max: int, average_fr):
+    """Frequential averaging of one path (``A`` (R_out, R_in)) and its ``n1`` stride."""
+    if psi.spin != 0 and average_fr == "local":
+        g = np.fft.ifft(level(phi_F.hat, k_fr)).real
+        step = 2 ** (s_fr - k_fr)
+        return conv_matrix(g, R_in // step, step, R_in), 2**s_fr
+    if psi.spin != 0 and average_fr == "global":
+        return np.ones((1, R_in)), n1_max
+    # spin 0 (already a low-pass of width 2**J_fr), or no frequential averaging
+    return np.eye(R_in), 2 ** max(psi.j, 0)
+
+
+def _kept_rows(fmt: str, joint_rows: int | None, n_fr: int, A: np.ndarray, n1_max: int, n1_stride: int):
+    """Frequential unpadding of one path: the rows kept and the output paths they form.
+
+    Format 'time': one channel per ``n1`` in ``range(0, n1_max, n1_stride)``. Format 'joint':
+    one path of ``joint_rows`` rows (out_type 'array': every padded row, the same for all paths)
+    or, with ``joint_rows=None`` (out_type 'list' / 'dict'), of kymatio 0.4's unpadded
+    ``1 + n1_max // n1_stride`` rows (at most the rows there are)."""
+    if fmt == "time":
+        keep = len(range(0, n1_max, n1_stride))
+        return keep, [dict(n_fr=n_fr, n1=i * n1_stride, rows=1) for i in range(keep)]
+    if joint_rows is None:
+        keep = min(1 + n1_max // n1_stride, A.shape[0])
+    elif A.shape[0] != joint_rows:
+        raise ValueError(
+            "format='joint' needs every path to have the same number of frequential "
+            f"rows; this configuration gives {A.shape[0]} and {joint_rows}. Use "
+            "format='time', or stride_fr <= 2**J_fr with local F."
+        )
+    else:
+        keep = joint_rows
+    return keep, [dict(n_fr=n_fr, n1=None, rows=keep)]
+
+
 def _frequency_stage(
     psis: list[Filter],
     phi_F: Filter,
@@ -260,42 +318,20 @@ def _frequency_stage(
     fmt: str,
     joint_rows: int | None,
 ) -> tuple[FrequencyStage, list[dict]]:
-    """Matrices of one frequential scattering + averaging + unpadding, and per-channel info."""
+    """Matrices of one frequential scattering + averaging + unpadding, and per-path info."""
     blocks_W, blocks_A, channels, row_psi, row_pos = [], [], [], [], []
     for n_fr, psi in enumerate(psis):
         k_fr = min(psi.j, s_fr) if average_fr == "local" else psi.j
         R_in = N_fr // 2**k_fr
-        h = np.fft.ifft(psi.hat)
-        blocks_W.append(conv_matrix(h, R_in, 2**k_fr, n1_max))
+        blocks_W.append(conv_matrix(np.fft.ifft(psi.hat), R_in, 2**k_fr, n1_max))
         row_psi.append(np.full(R_in, n_fr, dtype=np.int64))
         row_pos.append(np.arange(R_in, dtype=np.int64))
-        if psi.spin != 0 and average_fr == "local":
-            g = np.fft.ifft(level(phi_F.hat, k_fr)).real
-            step = 2 ** (s_fr - k_fr)
-            A = conv_matrix(g, R_in // step, step, R_in)
-            n1_stride = 2**s_fr
-        elif psi.spin != 0 and average_fr == "global":
-            A = np.ones((1, R_in))
-            n1_stride = n1_max
-        else:  # spin 0 (already a low-pass of width 2**J_fr), or no frequential averaging
-            A = np.eye(R_in)
-            n1_stride = 2 ** max(psi.j, 0)
-        if fmt == "time":
-            keep = len(range(0, n1_max, n1_stride))
-            A = A[:keep]
-            channels += [dict(n_fr=n_fr, n1=i * n1_stride) for i in range(keep)]
-        else:
-            if A.shape[0] != joint_rows:
-                raise ValueError(
-                    "format='joint' needs every path to have the same number of frequential "
-                    f"rows; this configuration gives {A.shape[0]} and {joint_rows}. Use "
-                    "format='time', or stride_fr <= 2**J_fr with local F."
-                )
-            channels.append(dict(n_fr=n_fr, n1=None))
-        blocks_A.append(A)
+        A, n1_stride = _frequential_average(psi, phi_F, k_fr, R_in, s_fr, n1_max, average_fr)
+        keep, paths = _kept_rows(fmt, joint_rows, n_fr, A, n1_max, n1_stride)
+        blocks_A.append(A[:keep])
+        channels += paths
     W = np.concatenate(blocks_W, axis=0)
-    R_total = W.shape[0]
-    A_total = np.zeros((sum(a.shape[0] for a in blocks_A), R_total))
+    A_total = np.zeros((sum(a.shape[0] for a in blocks_A), W.shape[0]))
     r0 = c0 = 0
     for a in blocks_A:
         A_total[r0 : r0 + a.shape[0], c0 : c0 + a.shape[1]] = a
@@ -311,13 +347,168 @@ def _cropped(stage_and_channels, psis, eps):
     return stage.crop_rows(eps).pair_spins(psis, PAIR_TOL_EPS * eps), channels
 
 
+def _k_time(j: int, s: int, average) -> int:
+    """log2 resolution of a wavelet output of scale ``2**j``: at most the stride ``2**s`` with
+    local averaging, else the wavelet's own (kymatio 0.4's width-first rule)."""
+    return min(j, s) if average == "local" else j
+
+
+def _first_order(psi1: list[Filter], phi: Filter, N_padded: int, s: int, average, T, J: int, eps: float):
+    """psi1 on X_hat grouped by resolution ``k1``, then phi to the stride ``2**s``:
+    ``(first, first_n1, lowpass1)``, keyed by ``k1``."""
+    first_n1: dict[int, list[int]] = {}
+    first, lowpass1 = {}, {}
+    for n1, psi in enumerate(psi1):
+        first_n1.setdefault(_k_time(psi.j, s, average), []).append(n1)
+    for k1, n1s in first_n1.items():
+        L1 = N_padded // 2**k1
+        first[k1] = WindowedFilter.build([0] * len(n1s), [psi1[n].hat for n in n1s], N_padded, L1, eps, real=False)
+        if s - k1 < 0:
+            raise ValueError(f"T={T} is too small for J={J}: increase T or decrease J")
+        lowpass1[k1] = WindowedFilter.build_shared(level(phi.hat, k1), L1, L1 // 2 ** (s - k1), eps, real=True)
+    return first, first_n1, lowpass1
+
+
+def _second_order_pairs(psi1: list[Filter], psi2: list[Filter], s: int, average, T, J: int):
+    """The (n1, n2) pairs with ``j1 < j2`` grouped by ``(k1, k2)``, and each n2's resolution."""
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    res2: dict[int, int] = {}
+    for n2, p2 in enumerate(psi2):
+        for n1, p1 in enumerate(psi1):
+            if p2.j > p1.j:
+                k1 = _k_time(p1.j, s, average)
+                k2 = min(p2.j - k1, s) if average == "local" else p2.j - k1
+                if res2.setdefault(n2, k1 + k2) != k1 + k2:
+                    raise ValueError(
+                        f"T={T} is too small for J={J} (second-order paths of n2={n2} would sit at "
+                        "different time resolutions); increase T"
+                    )
+                groups.setdefault((k1, k2), []).append((n1, n2))
+    return groups, res2
+
+
+def _second_order_groups(groups, psi2: list[Filter], first_n1, N_padded: int, eps: float) -> list[SecondOrderGroup]:
+    """One :class:`WindowedFilter` of psi2 over the ``U1`` group ``k1`` per ``(k1, k2)``."""
+    second = []
+    for (k1, k2), pairs in groups.items():
+        L1 = N_padded // 2**k1
+        local = {n1: i for i, n1 in enumerate(first_n1[k1])}
+        op = WindowedFilter.build(
+            [local[n1] for n1, _ in pairs], [level(psi2[n2].hat, k1) for _, n2 in pairs], L1, L1 // 2**k2, eps, real=False
+        )
+        second.append(SecondOrderGroup(k1, k2, pairs, op))
+    return second
+
+
+def _n2_positions(second: list[SecondOrderGroup], res2: dict[int, int], n2: int) -> np.ndarray:
+    """Positions of the (n1, n2) pairs, in n1 order, in the concatenation of the group outputs
+    at n2's resolution."""
+    offset, pos = 0, []
+    for g in second:
+        if g.k1 + g.k2 != res2[n2]:
+            continue
+        pos += [(n1, offset + i) for i, (n1, m2) in enumerate(g.pairs) if m2 == n2]
+        offset += len(g.pairs)
+    pos.sort()
+    if [n1 for n1, _ in pos] != list(range(len(pos))):  # pragma: no cover - design invariant
+        raise RuntimeError("second-order n1 indices are not contiguous from 0")
+    return np.array([p for _, p in pos], dtype=np.int64)
+
+
+def _meta(paths: list[tuple], psi1: list[Filter], psi2: list[Filter], psis_fr: list[Filter], fmt: str) -> dict:
+    """kymatio 0.4's meta keys for the output paths ``(order, n1, n2, n_fr)`` (None: undefined,
+    NaN in the arrays), in output order."""
+
+    def row(order, n1, n2, n_fr):
+        def of(bank, n, attr):
+            return np.nan if n is None else getattr(bank[n], attr)
+
+        return dict(
+            order=order,
+            n=(np.nan if n1 is None else n1, np.nan if n2 is None else n2),
+            **{a: (of(psi1, n1, a), of(psi2, n2, a)) for a in ("j", "xi", "sigma")},
+            n_fr=np.nan if n_fr is None else n_fr,
+            **{f"{a}_fr": of(psis_fr, n_fr, a) for a in ("j", "xi", "sigma")},
+            spin=of(psis_fr, n_fr, "spin"),
+            # kymatio's path key: format 'time' (n1, n_fr) / (n1, n2, n_fr), () for order 0;
+            # format 'joint' (n_fr,) / (n2, n_fr)
+            key=tuple(int(v) for v in ((n1, n2, n_fr) if fmt == "time" else (n2, n_fr)) if v is not None),
+        )
+
+    rows = [row(*p) for p in paths]
+    meta = {
+        key: np.array([r[key] for r in rows], dtype=float)
+        for key in ("order", "n", "j", "xi", "sigma", "n_fr", "j_fr", "xi_fr", "sigma_fr", "spin")
+    }
+    meta["order"] = meta["order"].astype(int)
+    meta["key"] = np.empty(len(rows), dtype=object)
+    meta["key"][:] = [r["key"] for r in rows]
+    return meta
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The sizes and options :func:`build_plan` shares with the per-n2 stage builder."""
+
+    T: float
+    J: int
+    average: str | bool
+    s: int  # log2 of the time stride
+    N_padded: int
+    ind_start: dict  # resolution -> first sample of the signal (kymatio's border indices)
+    ind_end: dict
+    N_fr: int
+    s_fr: int  # log2 of the frequential stride
+    average_fr: str | bool
+    fmt: str
+    joint_rows: int | None
+    eps: float
+
+
+def _second_order_stages(second, res2, psis_fr, phi, phi_F, layout: _Layout):
+    """Per n2: positions of its pairs, frequential stage and paths, time window and (local)
+    time averaging."""
+    s, ind_start, ind_end, eps = layout.s, layout.ind_start, layout.ind_end, layout.eps
+    n2_list = sorted(res2)
+    n2_pairs, n2_window, lowpass2, stage2, channels2 = {}, {}, {}, {}, {}
+    for n2 in n2_list:
+        n2_pairs[n2] = _n2_positions(second, res2, n2)
+        stage2[n2], channels2[n2] = _cropped(
+            _frequency_stage(psis_fr, phi_F, layout.N_fr, len(n2_pairs[n2]), layout.s_fr, layout.average_fr,
+                             layout.fmt, layout.joint_rows),
+            psis_fr,
+            eps,
+        )
+        j2 = res2[n2]
+        if layout.average == "local":
+            L2 = layout.N_padded // 2**j2
+            if s - j2 < 0:
+                raise ValueError(f"T={layout.T} is too small for J={layout.J}: increase T or decrease J")
+            lowpass2[n2] = WindowedFilter.build_shared(level(phi.hat, j2), L2, L2 // 2 ** (s - j2), eps, real=True)
+            n2_window[n2] = (ind_start[s], ind_end[s])
+        elif layout.average == "global":
+            n2_window[n2] = (0, 1)
+        else:  # T=0: unpadded at the resolution 2**j2 of Y2 (kymatio 0.4)
+            n2_window[n2] = (ind_start[j2], ind_end[j2])
+    return n2_list, n2_pairs, n2_window, lowpass2, stage2, channels2
+
+
+def _output_blocks(with_zeroth: bool, channels1: list[dict], channels2: dict[int, list[dict]], n2_list: list[int]):
+    """The output paths block by block (zeroth order, first order, each n2), in output order:
+    dicts with ``order, n1, n2, n_fr`` (None where undefined) and ``rows``."""
+    blocks = [[dict(order=0, n1=None, n_fr=None, n2=None, rows=1)]] if with_zeroth else []
+    blocks.append([{**c, "order": 1, "n2": None} for c in channels1])
+    blocks += [[{**c, "order": 2, "n2": n2} for c in channels2[n2]] for n2 in n2_list]
+    return blocks
+
+
 def build_plan(
     *,
     N: int,
     J: int,
     Q: tuple[int, int],
     T,
-    average: str,
+    average,
     log2_stride: int,
     J_fr: int,
     Q_fr: int,
@@ -326,162 +517,51 @@ def build_plan(
     log2_stride_fr: int,
     fmt: str,
     eps: float = DEFAULT_EPS,
+    paths: bool = False,
 ) -> Plan:
-    """Compile the transform for one configuration (arguments already validated/parsed)."""
+    """Compile the transform for one configuration (arguments already validated/parsed).
+
+    ``average`` is ``'local'``, ``'global'`` or ``False`` (T=0: the first order at the stride
+    ``2**log2_stride``, the zeroth order and each ``n2`` of the second order unaveraged, at
+    their own resolutions, as kymatio 0.4). ``paths``: outputs per path (out_type 'list' /
+    'dict'): in format 'joint' the zeroth order is kept and each path's frequential axis is
+    unpadded as kymatio 0.4 does (see :func:`_kept_rows`); format 'time' is unchanged.
+    """
     s = log2_stride
     N_padded, pad_left, pad_right = _padding(N, T)
     phi, psi1, psi2 = time_filter_bank(N_padded, J, Q, T)
     ind_start, ind_end = compute_border_indices(phi.j, J, pad_left, pad_left + N)
-
-    # ---- frequential filter bank
-    n1_max = len(psi1)
-    N_input_fr = (J + 1) * Q[0]
-    min_to_pad_fr = 8 * min(F, 2**J_fr)
-    N_fr = (N_input_fr + min_to_pad_fr) // 2**J_fr * 2**J_fr
+    N_fr = _frequential_padding((J + 1) * Q[0], J_fr, F)
     phi_F, psis_fr = frequential_filter_bank(N_fr, J_fr, Q_fr, F)
     up_spins = [p for p in psis_fr if p.xi >= 0]
+    joint_rows = None
+    if fmt == "joint" and not paths:
+        joint_rows = N_fr // 2**log2_stride_fr if average_fr == "local" else 1
+    layout = _Layout(T=T, J=J, average=average, s=s, N_padded=N_padded, ind_start=ind_start, ind_end=ind_end,
+                     N_fr=N_fr, s_fr=log2_stride_fr, average_fr=average_fr, fmt=fmt, joint_rows=joint_rows, eps=eps)
 
-    def k_time(j):
-        return min(j, s) if average == "local" else j
-
-    # ---- zeroth order
     zeroth = None
     if average == "local":
         zeroth = WindowedFilter.build_shared(phi.hat, N_padded, N_padded // 2**s, eps, real=True)
-
-    # ---- first order: psi1 on X_hat, grouped by resolution k1; then phi
-    first_n1: dict[int, list[int]]
-    first, first_n1, lowpass1 = {}, {}, {}
-    for n1, psi in enumerate(psi1):
-        first_n1.setdefault(k_time(psi.j), []).append(n1)
-    for k1, n1s in first_n1.items():
-        L1 = N_padded // 2**k1
-        first[k1] = WindowedFilter.build([0] * len(n1s), [psi1[n].hat for n in n1s], N_padded, L1, eps, real=False)
-        if s - k1 < 0:
-            raise ValueError(f"T={T} is too small for J={J}: increase T or decrease J")
-        lowpass1[k1] = WindowedFilter.build_shared(level(phi.hat, k1), L1, L1 // 2 ** (s - k1), eps, real=True)
-
-    joint_rows = None
-    if fmt == "joint":
-        joint_rows = N_fr // 2**log2_stride_fr if average_fr == "local" else 1
+    first, first_n1, lowpass1 = _first_order(psi1, phi, N_padded, s, average, T, J, eps)
     stage1, channels1 = _cropped(
-        _frequency_stage(up_spins, phi_F, N_fr, n1_max, log2_stride_fr, average_fr, fmt, joint_rows), up_spins, eps
+        _frequency_stage(up_spins, phi_F, N_fr, len(psi1), log2_stride_fr, average_fr, fmt, joint_rows), up_spins, eps
+    )
+    groups, res2 = _second_order_pairs(psi1, psi2, s, average, T, J)
+    second = _second_order_groups(groups, psi2, first_n1, N_padded, eps)
+    n2_list, n2_pairs, n2_window, lowpass2, stage2, channels2 = _second_order_stages(
+        second, res2, psis_fr, phi, phi_F, layout
     )
 
-    # ---- second order: (n1, n2) pairs with j1 < j2, grouped by (k1, k2)
-    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    res2: dict[int, int] = {}
-    for n2, p2 in enumerate(psi2):
-        for n1, p1 in enumerate(psi1):
-            if p2.j > p1.j:
-                k1 = k_time(p1.j)
-                k2 = min(p2.j - k1, s) if average == "local" else p2.j - k1
-                if res2.setdefault(n2, k1 + k2) != k1 + k2:
-                    raise ValueError(
-                        f"T={T} is too small for J={J} (second-order paths of n2={n2} would sit at "
-                        "different time resolutions); increase T"
-                    )
-                groups.setdefault((k1, k2), []).append((n1, n2))
-    second = []
-    for (k1, k2), pairs in groups.items():
-        L1 = N_padded // 2**k1
-        local = {n1: i for i, n1 in enumerate(first_n1[k1])}
-        op = WindowedFilter.build(
-            [local[n1] for n1, _ in pairs],
-            [level(psi2[n2].hat, k1) for _, n2 in pairs],
-            L1,
-            L1 // 2**k2,
-            eps,
-            real=False,
-        )
-        second.append(SecondOrderGroup(k1, k2, pairs, op))
-    # positions of each (n1, n2) in the concatenation of group outputs, per resolution
-    n2_list = sorted(res2)
-    n2_pairs, lowpass2, stage2 = {}, {}, {}
-    channels2 = {}
-    for n2 in n2_list:
-        offset = 0
-        pos = []
-        for g in second:
-            if g.k1 + g.k2 != res2[n2]:
-                continue
-            for i, (n1, m2) in enumerate(g.pairs):
-                if m2 == n2:
-                    pos.append((n1, offset + i))
-            offset += len(g.pairs)
-        pos.sort()
-        n2_pairs[n2] = np.array([p for _, p in pos], dtype=np.int64)
-        n1_count = len(pos)
-        if [n1 for n1, _ in pos] != list(range(n1_count)):  # pragma: no cover - design invariant
-            raise RuntimeError("second-order n1 indices are not contiguous from 0")
-        stage2[n2], channels2[n2] = _cropped(
-            _frequency_stage(psis_fr, phi_F, N_fr, n1_count, log2_stride_fr, average_fr, fmt, joint_rows), psis_fr, eps
-        )
-        if average == "local":
-            j2 = res2[n2]
-            L2 = N_padded // 2**j2
-            if s - j2 < 0:
-                raise ValueError(f"T={T} is too small for J={J}: increase T or decrease J")
-            lowpass2[n2] = WindowedFilter.build_shared(level(phi.hat, j2), L2, L2 // 2 ** (s - j2), eps, real=True)
-
-    # ---- channel list and meta (in output order)
-    def row(order, n1, n2, n_fr):
-        j1 = psi1[n1].j if n1 is not None else np.nan
-        return dict(
-            order=order,
-            n=(np.nan if n1 is None else n1, np.nan if n2 is None else n2),
-            j=(j1, psi2[n2].j if n2 is not None else np.nan),
-            xi=(psi1[n1].xi if n1 is not None else np.nan, psi2[n2].xi if n2 is not None else np.nan),
-            sigma=(psi1[n1].sigma if n1 is not None else np.nan, psi2[n2].sigma if n2 is not None else np.nan),
-            n_fr=np.nan if n_fr is None else n_fr,
-            j_fr=np.nan if n_fr is None else psis_fr[n_fr].j,
-            xi_fr=np.nan if n_fr is None else psis_fr[n_fr].xi,
-            sigma_fr=np.nan if n_fr is None else psis_fr[n_fr].sigma,
-            spin=np.nan if n_fr is None else psis_fr[n_fr].spin,
-            # kymatio's path key: format 'time' (n1, n_fr) / (n1, n2, n_fr), () for order 0;
-            # format 'joint' (n_fr,) / (n2, n_fr)
-            key=(tuple(int(v) for v in (n1, n2, n_fr) if v is not None) if fmt == "time"
-                 else tuple(int(v) for v in (n2, n_fr) if v is not None)),
-        )
-
-    rows = []
-    if fmt == "time":
-        rows.append(row(0, None, None, None))
-    for c in channels1:
-        rows.append(row(1, c["n1"], None, c["n_fr"]))
-    for n2 in n2_list:
-        for c in channels2[n2]:
-            rows.append(row(2, c["n1"], n2, c["n_fr"]))
-    meta = {
-        key: np.array([r[key] for r in rows], dtype=float)
-        for key in ("order", "n", "j", "xi", "sigma", "n_fr", "j_fr", "xi_fr", "sigma_fr", "spin")
-    }
-    meta["order"] = meta["order"].astype(int)
-    meta["key"] = np.empty(len(rows), dtype=object)
-    meta["key"][:] = [r["key"] for r in rows]
-
+    with_zeroth = fmt == "time" or paths
+    blocks = _output_blocks(with_zeroth, channels1, channels2, n2_list)
+    meta = _meta([(c["order"], c["n1"], c["n2"], c["n_fr"]) for b in blocks for c in b], psi1, psi2, psis_fr, fmt)
+    t_start, t_end = (0, 1) if average == "global" else (ind_start[s], ind_end[s])
     return Plan(
-        N=N,
-        N_padded=N_padded,
-        pad_left=pad_left,
-        pad_right=pad_right,
-        average=average,
-        average_fr=average_fr,
-        format=fmt,
-        t_start=ind_start[s] if average == "local" else 0,
-        t_end=ind_end[s] if average == "local" else 1,
-        zeroth=zeroth,
-        first=first,
-        first_n1=first_n1,
-        lowpass1=lowpass1,
-        stage1=stage1,
-        second=second,
-        n2_list=n2_list,
-        n2_res=res2,
-        n2_pairs=n2_pairs,
-        lowpass2=lowpass2,
-        stage2=stage2,
-        n_channels=len(rows),
-        n_rows_joint=joint_rows or 0,
-        meta=meta,
+        N=N, N_padded=N_padded, pad_left=pad_left, pad_right=pad_right, average=average, average_fr=average_fr,
+        format=fmt, paths=paths, t_start=t_start, t_end=t_end, zeroth=zeroth, first=first, first_n1=first_n1,
+        lowpass1=lowpass1, stage1=stage1, second=second, n2_list=n2_list, n2_res=res2, n2_pairs=n2_pairs,
+        n2_window=n2_window, lowpass2=lowpass2, stage2=stage2, with_zeroth=with_zeroth,
+        block_rows=[tuple(c["rows"] for c in block) for block in blocks], n_channels=len(meta["key"]),
+        n_rows_joint=joint_rows or 0, meta=meta,
     )
