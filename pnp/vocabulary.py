@@ -17,7 +17,12 @@ LAM0_AUTO = "max-eig-squared"
 ENCODER_KINDS = ("scalogram", "effnet-cqt")
 #: damping matrices D of the PNP loss
 DAMPING_NAMES = ("identity", "diag", "mean")
-#: devices a command may ask for
-DEVICES = ("cpu", "cuda", "auto")
+#: devices a command may ask for (defined with the device rule, :mod:`pnp.devices`, torch-free)
+from pnp.devices import DEVICES  # noqa: E402,F401
+
 #: training-set orders: shuffled chunks, or i.i.d. samples
 SHUFFLES = ("chunks", "samples")
+#: the PNP study's loss variants and its default selection (``pnp.pipelines.study.VARIANTS`` /
+#: ``DEFAULT_LOSSES``, repeated here for ``pnp study --help``; tests/test_cli.py checks they agree)
+STUDY_LOSSES = ("ploss", "pnp", "pnp-pretrained", "pnp-lm", "mrstft", "specl2", "mss", "jtfs")
+STUDY_DEFAULT_LOSSES = ("ploss", "pnp", "pnp-pretrained", "mrstft", "specl2", "jtfs")

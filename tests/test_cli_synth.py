@@ -17,7 +17,7 @@ from pnp.cli import main
 def test_ftm_wav_pcm16(tmp_path, capsys):
     out = tmp_path / "drum.wav"
     theta = [1000.0, 0.3, 0.01, 0.001, 0.5]
-    rc = main(["synth", "ftm", "--theta", ",".join(map(str, theta)), "--out", str(out), "--config", "n_samples=8192"])
+    rc = main(["synth", "ftm", "--theta", ",".join(map(str, theta)), "--out", str(out), "--synth-config", "n_samples=8192"])
     assert rc == 0
     sr, data = wavfile.read(out)
     assert sr == 22050 and data.dtype == np.int16 and data.shape == (8192,)
@@ -32,7 +32,7 @@ def test_amchirp_float_wav_with_config_and_plot(tmp_path):
     out, png = tmp_path / "chirp.wav", tmp_path / "chirp.png"
     rc = main(
         ["synth", "amchirp", "--theta", "600,8,3", "--out", str(out), "--plot", str(png), "--format", "float32",
-         "--config", "duration=0.5", "shift=10"]
+         "--synth-config", "duration=0.5", "shift=10"]
     )
     assert rc == 0
     sr, data = wavfile.read(out)
@@ -45,7 +45,7 @@ def test_amchirp_float_wav_with_config_and_plot(tmp_path):
 
 def test_pcm16_normalises_loud_sounds(tmp_path, capsys):
     out = tmp_path / "loud.wav"
-    assert main(["synth", "amchirp", "--theta", "600,8,3.9", "--out", str(out), "--config", "duration=1"]) == 0
+    assert main(["synth", "amchirp", "--theta", "600,8,3.9", "--out", str(out), "--synth-config", "duration=1"]) == 0
     sr, data = wavfile.read(out)
     assert sr == 8192 and data.shape == (8192,) and np.abs(data).max() == 32767
     assert "normalised by" in capsys.readouterr().out
@@ -64,7 +64,7 @@ def test_describe(capsys):
     for token in ("omega", "tau", "alpha", "rad/s", "log", "linear", "251.189", "6309.57", "0.07", "0.8"):
         assert token in text
     assert '"name": "ftm"' in text and "n_samples = 65536" in text
-    assert main(["synth", "arpeggio", "--describe", "--config", "duration=2"]) == 0
+    assert main(["synth", "arpeggio", "--describe", "--synth-config", "duration=2"]) == 0
     text = capsys.readouterr().out
     assert "f_m" in text and "gamma" in text and "oct/s" in text and "n_samples = 16384" in text
 
@@ -78,9 +78,9 @@ def test_describe(capsys):
         (["synth", "amchirp", "--theta", "600,nan,1"], "'f_m' is not finite"),
         (["synth", "piano", "--theta", "1"], "unknown synth 'piano'; available: amchirp, arpeggio, ftm"),
         (["synth", "ftm"], "--theta is required"),
-        (["synth", "ftm", "--describe", "--config", "colour=red"], "unknown config key(s) ['colour']"),
-        (["synth", "ftm", "--describe", "--config", "n_samples"], "key=value"),
-        (["synth", "ftm", "--describe", "--config", "n_samples=-3"], "n_samples must be an integer >= 1"),
+        (["synth", "ftm", "--describe", "--synth-config", "colour=red"], "unknown config key(s) ['colour']"),
+        (["synth", "ftm", "--describe", "--synth-config", "n_samples"], "key=value"),
+        (["synth", "ftm", "--describe", "--synth-config", "n_samples=-3"], "n_samples must be an integer >= 1"),
     ],
 )
 def test_bad_input_exit_2_one_line(argv, message, capsys):

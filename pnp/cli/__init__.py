@@ -1,10 +1,12 @@
 """pnp: differentiable time-frequency analysis and perceptual-neural-physical sound matching.
 
-The ``pnp`` command: each sub-command lives in its own module exposing ``add_parser(subparsers)`` (which registers
-the parser and sets ``func``). ``main`` turns every ``ValueError`` into a one-line message
-(``ValueError``, ``TypeError``, file errors, ``OSError``) and exit code 2, never a traceback;
-Ctrl-C exits 130 with the resume hint; ``--out`` is checked writable before any work.
-"""
+The ``pnp`` command: each sub-command lives in its own module exposing ``add_parser(subparsers)``
+(which registers the parser and sets ``func``); the shared options come from
+:mod:`pnp.cli.options`, which also makes argparse's errors one line.  ``main`` turns every bad
+input (``ValueError``, ``TypeError``, file errors, ``OSError``, a missing optional package) into a
+one-line message and exit code 2, never a traceback; Ctrl-C exits 130 with the resume hint;
+``--out`` is checked writable before any work.  ``PNP_DEBUG=1`` re-raises those errors with
+their traceback (for developers)."""
 
 from __future__ import annotations
 
@@ -14,18 +16,32 @@ import os
 import sys
 
 from pnp.allocator import tune_malloc
+from pnp.cli.options import Parser
 
 #: sub-command modules, in the order ``pnp --help`` lists them
-COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs", "train", "evaluate", "study", "knn", "embed")
+COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs", "train", "evaluate", "study", "knn", "embed",
+            "listing", "spec")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pnp", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"pnp {_version()}")
+    """The ``pnp`` parser with every sub-command (one-line errors, see :class:`pnp.cli.options.Parser`)."""
+    parser = Parser(prog="pnp", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=_Version, help="print pnp's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"pnp.cli.{name}").add_parser(sub)
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``, reading the installed version only when asked (importlib.metadata is slow)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"pnp {_version()}")
+        parser.exit(0)
 
 
 def _version() -> str:
@@ -38,32 +54,53 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``pnp`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status (0 done,
+    1 problems found, 2 bad input, 130 interrupted), also for ``--help`` / ``--version`` and
+    argument errors (argparse's ``SystemExit`` becomes the return value)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    out = getattr(args, "out", None)
-    if isinstance(out, str):  # before any work: a refused command creates nothing
-        from pnp.files import check_output_path
-
-        try:
-            check_output_path(out, "--out", directory=args.command != "synth")
-        except ValueError as err:
-            print(f"pnp {args.command}: error: {err}", file=sys.stderr)
-            return 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    try:
+        _check_outputs(args)  # before any work: a refused command creates nothing
+    except ValueError as err:
+        return _fail(args.command, str(err))
     if os.environ.get("PNP_TUNE_MALLOC", "1") != "0":
         tune_malloc()  # keep the JTFS's large temporaries on the heap (see pnp.allocator)
     try:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as err:
-        print(f"pnp {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # e.g. a cluster that does not start, a lost connection
-        print(f"pnp {args.command}: error: {type(err).__name__}: {err}", file=sys.stderr)
-        return 2
+        if os.environ.get("PNP_DEBUG"):
+            raise
+        return _fail(args.command, str(err))
+    except BrokenPipeError:  # the reader went away (pnp list synths | head): stop quietly, as cat does
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except (OSError, ImportError) as err:  # a cluster that does not start, a lost connection, s3fs missing
+        if os.environ.get("PNP_DEBUG"):
+            raise
+        return _fail(args.command, f"{type(err).__name__}: {err}")
     except KeyboardInterrupt:
         print(f"pnp {args.command}: interrupted; what was finished is kept: run the same command again to resume",
               file=sys.stderr)
         return 130
 
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """``ValueError`` unless ``--out`` (and ``pnp synth``'s ``--plot``) can be written."""
+    from pnp.files import check_output_path
+
+    for option in ("out", "plot"):
+        path = getattr(args, option, None)
+        if isinstance(path, str):
+            check_output_path(path, f"--{option}", directory=args.command != "synth")
+
+
+def _fail(command: str, message: str) -> int:
+    """Print ``pnp COMMAND: error: MESSAGE`` on one line of stderr; returns 2."""
+    print(f"pnp {command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -3,8 +3,8 @@
 Usage::
 
     pnp embed STORE [--method isomap|pca|umap] [--n-neighbors 40] [--n-components 3]
-              [--max-samples N] [--split all|train|val|test] [--seed 0] [--trust-samples 4096]
-              [--trust-neighbors 5] [--compare OTHER_STORE ...] [--block-size N] [--threads 1] [--quiet] --out DIR
+              [--max-samples N] [--split test|val|train|all] [--seed 0] [--trust-samples 4096]
+              [--trust-neighbors 5] [--compare OTHER_STORE ...] [--block-size 16..1024] [--threads 1] [--quiet] --out DIR
 
 Fits the embedding (Isomap by default, as in DAFx'22: 40 neighbours, 3 components; PCA; UMAP
 with the optional ``umap`` extra) on at most ``--max-samples`` random samples and transforms the
@@ -23,6 +23,7 @@ import argparse
 from typing import Any
 
 from pnp.cli.knn import add_shared_options
+from pnp.cli.options import SPLITS, add_seed, add_split, integer
 
 HELP = "manifold embedding (Isomap / PCA / UMAP) of a store's features and its quality"
 
@@ -30,17 +31,21 @@ HELP = "manifold embedding (Isomap / PCA / UMAP) of a store's features and its q
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("embed", help=HELP, description=HELP + ".")
     p.add_argument("store", metavar="STORE", help="precompute store (zarr)")
-    p.add_argument("--method", default="isomap", help="isomap (default), pca or umap (pip install 'pnp[umap]')")
-    p.add_argument("--n-neighbors", type=int, default=40, help="neighbours of the Isomap / UMAP graph (default 40)")
-    p.add_argument("--n-components", type=int, default=3, help="embedding dimension (default 3)")
-    p.add_argument("--max-samples", type=int, default=4096, metavar="N",
-                   help="fit on at most N random samples, transform the others (default 4096; Isomap's memory "
+    p.add_argument("--method", choices=("isomap", "pca", "umap"), default="isomap",
+                   help="isomap (default), pca or umap (pip install 'pnp[umap]')")
+    p.add_argument("--n-neighbors", type=integer(1), default=40, metavar="N",
+                   help="neighbours of the Isomap / UMAP graph (>= 1, < the fitted samples; default 40)")
+    p.add_argument("--n-components", type=integer(1), default=3, metavar="C",
+                   help="embedding dimension (>= 1, default 3)")
+    p.add_argument("--max-samples", type=integer(2), default=4096, metavar="N",
+                   help="fit on at most N random samples, transform the others (>= 2, default 4096; Isomap's memory "
                         "grows as 3 x N^2 x 8 bytes)")
-    p.add_argument("--split", default="all", help="samples embedded: all (default), train, val or test")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subsamples and solvers (default 0)")
-    p.add_argument("--trust-samples", type=int, default=4096, metavar="N",
-                   help="trustworthiness on at most N random samples (default 4096; memory about N^2 x 32 bytes)")
-    p.add_argument("--trust-neighbors", type=int, default=5, help="neighbours of the trustworthiness (default 5)")
+    add_split(p, SPLITS, "all", "the samples embedded (an embedding is unsupervised: all by default)")
+    add_seed(p, "the subsamples and solvers")
+    p.add_argument("--trust-samples", type=integer(3), default=4096, metavar="N",
+                   help="trustworthiness on at most N random samples (>= 3, default 4096; memory about N^2 x 32 bytes)")
+    p.add_argument("--trust-neighbors", type=integer(1), default=5, metavar="K",
+                   help="neighbours of the trustworthiness (>= 1, default 5)")
     add_shared_options(p, compare="embedded side by side", block_size="rows per distance tile / block")
     p.set_defaults(func=run)
     return p

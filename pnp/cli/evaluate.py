@@ -2,13 +2,14 @@
 
 Usage::
 
-    pnp evaluate RUN_DIR [--split test] [--compare RUN_DIR ...] [--batch-size B] [--device cpu|cuda|auto]
+    pnp evaluate RUN_DIR [--split test|val|train|all] [--compare RUN_DIR ...] [--batch-size 64]
+                 [--weights best|final] [--device auto|cpu|cuda] [--threads 1] [--quiet]
 
 Loads ``RUN_DIR/best.pt``, predicts ν̂ on the split and prints the per-parameter mean absolute
 error in ν, the P-loss, the PNP loss (λ = 0), the JTFS distance (the store's representation) and
 the MSS distance; writes ``RUN_DIR/evaluation.json`` (``evaluation_<split>.json`` for val / train /
 all), ``predictions_<split>.npz`` and ``predictions_<split>.png``.  With ``--compare`` every run
-is evaluated and the table has one column per run.  See :mod:`pnp.training.evaluate`.
+is evaluated and the table has one column per run.  See :mod:`pnp.training.evaluate` and :mod:`pnp.pipelines.training`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pnp.cli.landscape import choice_option, int_option
+from pnp.cli.options import SPLITS, add_batch_size, add_device, add_quiet, add_split, add_threads, set_threads
 
 HELP = "evaluate trained runs on a split of their store (errors in nu, P-loss, PNP loss, JTFS and MSS distances)"
 
@@ -25,29 +26,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``evaluate`` on ``subparsers`` (``func=run``)."""
     p = subparsers.add_parser("evaluate", help=HELP, description=HELP + ".")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by pnp train")
-    p.add_argument("--split", default="test", help="test (default), val, train or all")
+    add_split(p, SPLITS, "test", "the samples evaluated")
     p.add_argument("--compare", nargs="+", default=[], metavar="RUN_DIR", help="more runs, shown side by side")
-    p.add_argument("--batch-size", default="64", help="samples per batch (default 64)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    add_batch_size(p, 64, "sounds")
+    add_device(p)
+    add_threads(p)
     p.add_argument("--weights", default="best", choices=("best", "final"),
                    help="best: the best validation epoch's weights (best.pt, default); final: the last epoch's "
                         "(checkpoint.pt, what the PNP authors test)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``pnp evaluate``: prints the table."""
-    from pnp.training.evaluate import compare_table, evaluate
+    from pnp.pipelines.training import evaluate
+    from pnp.training.evaluate import compare_table
 
-    split = choice_option(args.split, "split", ("test", "val", "train", "all"))
-    device = choice_option(args.device, "device", ("cpu", "cuda", "auto"))
-    batch_size = int_option(args.batch_size, "batch-size", 1)
+    set_threads(args.threads)
     runs = [args.run_dir, *args.compare]
-    results = [evaluate(r, split=split, batch_size=batch_size, device=device, progress=not args.no_progress,
+    results = [evaluate(r, split=args.split, batch_size=args.batch_size, device=args.device, progress=not args.quiet,
                         weights=args.weights)
                for r in runs]
-    print(f"{split} split ({results[0]['n']} samples of {results[0]['store']}):")
+    print(f"{args.split} split ({results[0]['n']} samples of {results[0]['store']}):")
     print(compare_table(results))
     return 0

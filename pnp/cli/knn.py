@@ -3,7 +3,7 @@
 Usage::
 
     pnp knn STORE [--k 5] [--space features|metric] [--split test|val|train]
-            [--compare OTHER_STORE ...] [--block-size N] [--threads 1] [--quiet] --out DIR
+            [--compare OTHER_STORE ...] [--block-size 16..1024] [--threads 1] [--quiet] --out DIR
 
 Fits on the train split, finds the ``k`` nearest train samples of every sample of ``--split``
 (exact Euclidean distances between features, read from the store chunk by chunk; or, with
@@ -22,17 +22,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pnp.cli.options import add_out, add_quiet, add_split, add_threads, integer
+
+#: the range of --block-size (rows per distance tile); the default is computed in it
+BLOCK_ROWS = (16, 1024)
 HELP = "k-NN regression of the parameters from a store's features (DAFx'22 ratios)"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("knn", help=HELP, description=HELP + ".")
     p.add_argument("store", metavar="STORE", help="precompute store (zarr)")
-    p.add_argument("--k", type=int, default=5, help="neighbours per query (default 5)")
-    p.add_argument("--space", default="features", help="features (default) or metric (needs stored Jacobians)")
-    p.add_argument("--split", default="test", help="queries: test (default), val or train (leave-one-out)")
-    add_shared_options(p, compare="evaluated side by side",
-                       block_size="rows per distance tile (default: 32 MiB of float64 rows, 16..1024)")
+    p.add_argument("--k", type=integer(1), default=5, help="neighbours per query (>= 1, default 5)")
+    p.add_argument("--space", choices=("features", "metric"), default="features",
+                   help="features (default: Euclidean distances) or metric (the stored Riemannian metric; needs Jacobians)")
+    add_split(p, ("test", "val", "train"), "test", "the samples queried (leave-one-out for train)")
+    add_shared_options(p, compare="evaluated side by side", block_size="rows per distance tile")
     p.set_defaults(func=run)
     return p
 
@@ -42,11 +46,12 @@ def add_shared_options(p: argparse.ArgumentParser, compare: str, block_size: str
     --quiet, --out (``compare``: how the other stores are treated; ``block_size``: its help)."""
     p.add_argument("--compare", nargs="+", default=[], metavar="OTHER_STORE",
                    help=f"other stores of the same grid, {compare}")
-    p.add_argument("--block-size", type=int, default=None, metavar="N", help=block_size)
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads (default 1: on a shared machine more threads spin-wait and run slower)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
+    low, high = BLOCK_ROWS
+    p.add_argument("--block-size", type=integer(low, high), default=None, metavar="N",
+                   help=f"{block_size}, an integer in [{low}, {high}] (default: a 32 MiB float64 tile, clipped to that range)")
+    add_threads(p, "BLAS")
+    add_quiet(p)
+    add_out(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,6 +24,8 @@ import math
 import os
 from typing import Any
 
+from pnp.cli.options import add_batch_size, add_out, add_quiet, add_seed, add_threads, int_option, integer, set_threads
+
 HELP = "loss landscape and gradient field over (f_m, gamma) under JTFS or MSS"
 SYNTHS = ("amchirp", "arpeggio")
 LOSSES = ("jtfs", "mss")
@@ -33,62 +35,43 @@ DEFAULT_RANDOM_SHIFT = "8:12"
 
 
 # ----------------------------------------------------------------------------- shared options
+def power_of_two(text: str) -> int:
+    """argparse ``type``: a power of two >= 1."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = 0
+    if value < 1 or value & (value - 1):
+        raise argparse.ArgumentTypeError(f"must be a power of two >= 1, got {text}")
+    return value
+
+
 def add_common(p: argparse.ArgumentParser, loss: bool = True) -> None:
     """Options shared by the DTFA commands (synth, loss, representation, execution, output)."""
-    p.add_argument("--synth", default="amchirp", help="synthesizer: amchirp (default) or arpeggio")
+    p.add_argument("--synth", choices=SYNTHS, default="amchirp", help="synthesizer: amchirp (default) or arpeggio")
     if loss:
-        p.add_argument("--loss", required=True, help="representation of the loss: jtfs or mss")
+        p.add_argument("--loss", choices=LOSSES, required=True, help="representation of the loss: jtfs or mss")
     p.add_argument(
         "--preset",
+        choices=PRESETS,
         default="fast",
-        help="JTFS preset: 'fast' (default; the paper's JTFS on the sound decimated by 4 for amchirp, "
-        "2 for arpeggio -- same filters in Hz, ~5x cheaper) or 'paper' (J=12, Q=(8,2), J_fr=5, Q_fr=2, "
+        help="JTFS preset (pnp list presets): fast (default; the paper's JTFS on the sound decimated by 4 for "
+        "amchirp, 2 for arpeggio -- same filters in Hz, ~5x cheaper) or paper (J=12, Q=(8,2), J_fr=5, Q_fr=2, "
         "F=0, T=2**13 on 2**15 samples)",
     )
-    p.add_argument("--decimation", type=str, default=None, help="JTFS decimation factor (power of two), overrides the preset's")
-    p.add_argument("--synth-config", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help="synth config entries")
+    p.add_argument("--decimation", type=power_of_two, default=None, metavar="D",
+                   help="JTFS decimation factor, a power of two >= 1 (default: the preset's; --loss jtfs only)")
+    p.add_argument("--synth-config", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="synth config entries (pnp list synths shows the keys)")
     p.add_argument(
         "--loss-config", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-        help="representation arguments overriding the preset (e.g. J=8 T=512)",
+        help="representation arguments overriding the preset (e.g. J=8 T=512; pnp list representations)",
     )
-    p.add_argument("--batch", default="8", help="grid points / initialisations per batch (default 8)")
-    p.add_argument(
-        "--threads", default="1",
-        help="torch intra-op threads (default 1: on a shared 2-core machine two threads are several times slower)",
-    )
-    p.add_argument("--seed", default="0", help="random seed (initialisations, random shifts; default 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
-
-
-def int_option(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
-    """``int(value)`` or ``ValueError`` naming ``--name`` and the allowed range."""
-    rng = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-    if low is None:
-        rng = "an integer"
-    try:
-        v = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ValueError(f"--{name} must be {rng}, got {value!r}") from None
-    if (low is not None and v < low) or (high is not None and v > high):
-        raise ValueError(f"--{name} must be {rng}, got {value!r}")
-    return v
-
-
-def float_option(value: Any, name: str, positive: bool = True) -> float:
-    try:
-        v = float(str(value).strip())
-    except (TypeError, ValueError):
-        raise ValueError(f"--{name} must be a number{' > 0' if positive else ''}, got {value!r}") from None
-    if not math.isfinite(v) or (positive and v <= 0):
-        raise ValueError(f"--{name} must be a finite number{' > 0' if positive else ''}, got {value!r}")
-    return v
-
-
-def choice_option(value: str, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+    add_batch_size(p, 8, "grid points / initialisations / chirps")
+    add_threads(p)
+    add_seed(p, "the initialisations and random shifts")
+    add_quiet(p)
+    add_out(p)
 
 
 def parse_config(items: list[str], name: str) -> dict[str, Any]:
@@ -130,30 +113,17 @@ def parse_point(text: str, name: str, problem: Any) -> Any:
 
 
 def build_problem(args: argparse.Namespace, loss: str | None = None, use_loss_config: bool = True):
-    """Validate the common options, set the threads, and build the MatchingProblem."""
-    import torch
-
+    """Set the threads and build the MatchingProblem from the common options."""
     from pnp.matching import make_problem
 
-    synth = choice_option(args.synth, "synth", SYNTHS)
-    loss = loss or choice_option(args.loss, "loss", LOSSES)
-    preset = choice_option(args.preset, "preset", PRESETS)
-    decimation = None
-    if args.decimation is not None:
-        decimation = int_option(args.decimation, "decimation", 1)
-        if decimation & (decimation - 1):
-            raise ValueError(f"--decimation must be a power of two >= 1, got {args.decimation!r}")
-        if loss != "jtfs":
-            decimation = None
-    args.batch_n = int_option(args.batch, "batch", 1)
-    args.seed_n = int_option(args.seed, "seed", 0)
-    threads = int_option(args.threads, "threads", 1)
-    torch.set_num_threads(threads)
+    loss = loss or args.loss
+    decimation = args.decimation if loss == "jtfs" else None
+    set_threads(args.threads)
     loss_config = parse_config(args.loss_config, "loss-config") if use_loss_config else {}
     return make_problem(
-        synth,
+        args.synth,
         loss,
-        preset=preset,
+        preset=args.preset,
         decimation=decimation,
         synth_config=parse_config(args.synth_config, "synth-config"),
         loss_config=loss_config,
@@ -184,7 +154,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "and prints the time taken.",
     )
     add_common(p)
-    p.add_argument("--grid", default="20", help="points per parameter, log-spaced (default 20; >= 2)")
+    p.add_argument("--grid", type=integer(2), default=20, metavar="N",
+                   help="points per parameter, log-spaced (>= 2, default 20)")
     p.add_argument("--target", default=None, metavar="F_M,GAMMA", help="target parameters (default: the grid centre node)")
     p.add_argument(
         "--shift", nargs="?", const=str(DEFAULT_SHIFT), default=None, metavar="TAU",
@@ -202,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     from pnp.matching import compute_landscape, parse_random_shift
     from pnp.matching.plots import plot_landscape
 
-    grid = int_option(args.grid, "grid", 2)
+    grid = args.grid
     if args.shift is not None and args.random_shift is not None:
         raise ValueError("--shift and --random-shift are mutually exclusive: give one of them")
     problem = build_problem(args)
@@ -217,8 +188,8 @@ def run(args: argparse.Namespace) -> int:
         target=target,
         shift=shift,
         random_shift=random_shift,
-        seed=args.seed_n,
-        batch_size=args.batch_n,
+        seed=args.seed,
+        batch_size=args.batch_size,
         progress=not args.quiet,
     )
     paths = land.save(out)

@@ -22,17 +22,8 @@ import json
 import os
 from typing import Any
 
-from pnp.cli.landscape import (
-    DEFAULT_SHIFT,
-    add_common,
-    build_problem,
-    choice_option,
-    float_option,
-    int_option,
-    parse_point,
-    parse_shift,
-    prepare_out,
-)
+from pnp.cli.landscape import DEFAULT_SHIFT, add_common, build_problem, parse_point, parse_shift, prepare_out
+from pnp.cli.options import int_option, integer, number
 
 HELP = "sound matching by gradient descent (bold driver) from several initialisations"
 INITS = ("far", "near", "anywhere")
@@ -48,17 +39,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_common(p)
     p.add_argument("--target", default=None, metavar="F_M,GAMMA", help="target (f_m, gamma) (default: the 20x20 grid centre, 8.30,1.49)")
-    p.add_argument("--init", default="far", help="initialisation scheme: far (default), near or anywhere")
-    p.add_argument("--n-inits", default="5", help="number of initialisations (default 5; >= 1)")
-    p.add_argument("--iters", default="100", help="gradient-descent iterations (default 100; >= 1)")
+    p.add_argument("--init", choices=INITS, default="far",
+                   help="initialisation scheme: far (default; nu-distance to the target >= 1), near (distance in "
+                        "[0.05, 0.2]) or anywhere (uniform in the box)")
+    p.add_argument("--n-inits", type=integer(1), default=5, metavar="N", help="number of initialisations (>= 1, default 5)")
+    p.add_argument("--iters", type=integer(1), default=100, metavar="N",
+                   help="gradient-descent iterations (>= 1, default 100)")
     p.add_argument(
         "--shift", nargs="?", const=str(DEFAULT_SHIFT), default=None, metavar="TAU",
         help=f"shift the predicted sound by TAU samples (alone: {DEFAULT_SHIFT})",
     )
     p.add_argument("--shifts", default=None, metavar="T1,T2,...", help="run once per time shift (samples), e.g. 4,8,128,1024")
-    p.add_argument("--lr", default=None, help="initial learning rate (default: auto, first step of length --step0 in nu units)")
-    p.add_argument("--step0", default="0.1", help="length of the first step in nu units when --lr is not given (default 0.1)")
-    p.add_argument("--threshold", default="0.1", help="nu-distance counted as converged in the summary (default 0.1)")
+    p.add_argument("--lr", type=number(0, open_low=True), default=None,
+                   help="initial learning rate, > 0 (default: auto, a first step of length --step0 in nu units)")
+    p.add_argument("--step0", type=number(0, open_low=True), default=0.1,
+                   help="length of the first step in nu units when --lr is not given (> 0, default 0.1)")
+    p.add_argument("--threshold", type=number(0, open_low=True), default=0.1,
+                   help="nu-distance counted as converged in the summary (> 0, default 0.1)")
     p.set_defaults(func=run)
     return p
 
@@ -76,15 +73,10 @@ def parse_shifts(text: str, n_samples: int) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pnp.matching import run_matching
     from pnp.matching.plots import plot_match_summary
+    from pnp.pipelines.matching import run_matching
 
-    init = choice_option(args.init, "init", INITS)
-    n_inits = int_option(args.n_inits, "n-inits", 1)
-    iters = int_option(args.iters, "iters", 1)
-    lr = float_option(args.lr, "lr") if args.lr is not None else None
-    step0 = float_option(args.step0, "step0")
-    threshold = float_option(args.threshold, "threshold")
+    threshold = args.threshold
     if args.shift is not None and args.shifts is not None:
         raise ValueError("--shift and --shifts are mutually exclusive: give one of them")
     problem = build_problem(args)
@@ -98,14 +90,14 @@ def run(args: argparse.Namespace) -> int:
     summary = run_matching(
         problem,
         target=target,
-        init=init,
-        n_inits=n_inits,
-        iters=iters,
+        init=args.init,
+        n_inits=args.n_inits,
+        iters=args.iters,
         shifts=shifts,
-        seed=args.seed_n,
-        lr=lr,
-        step0=step0,
-        batch_size=args.batch_n,
+        seed=args.seed,
+        lr=args.lr,
+        step0=args.step0,
+        batch_size=args.batch_size,
         threshold=threshold,
         progress=not args.quiet,
     )

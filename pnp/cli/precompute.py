@@ -4,7 +4,7 @@ Usage::
 
     pnp precompute SPEC --store PATH [--workers N] [--threads-per-worker T]
                    [--scheduler ADDRESS | --scheduler-file FILE] [--device auto|cpu|cuda]
-                   [--limit N] [--dashboard] [--[no-]tune-malloc] [--skip-check] [--no-progress]
+                   [--limit N] [--dashboard] [--[no-]tune-malloc] [--skip-check] [--quiet]
 
 Without ``--scheduler`` / ``--scheduler-file`` an embedded dask ``LocalCluster`` runs the job;
 with them, an existing dask.distributed cluster does (its workers must import ``pnp`` and reach
@@ -20,6 +20,8 @@ import argparse
 import json
 from typing import Any
 
+from pnp.cli.options import add_device, add_quiet, integer
+
 HELP = "compute features, Jacobians and metrics of a dataset spec into a zarr store (dask)"
 
 
@@ -29,17 +31,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC", help="dataset spec (TOML), e.g. data/demo.toml")
     p.add_argument("--store", required=True, metavar="PATH",
                    help="zarr store: a local path or an fsspec URL (s3://bucket/x.zarr); created or resumed")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="embedded LocalCluster worker processes (default: one per CPU core, or per GPU)")
-    p.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
-                   help="threads (concurrent tasks) per embedded worker (default 1)")
+    p.add_argument("--workers", type=integer(1), metavar="N",
+                   help="dask worker processes of the embedded LocalCluster (>= 1; default: one per CPU core, or per GPU)")
+    p.add_argument("--threads-per-worker", type=integer(1), default=1, metavar="T",
+                   help="threads (concurrent tasks) per embedded worker (>= 1, default 1)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--scheduler", metavar="ADDRESS", help="attach to a running dask scheduler (tcp://host:8786)")
     group.add_argument("--scheduler-file", metavar="FILE", help="attach to the dask scheduler described by FILE")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="where workers compute: cuda if available (auto, default), cpu or cuda")
-    p.add_argument("--limit", type=int, metavar="N",
-                   help="compute only the first pending chunks covering N samples (the rest stays pending)")
+    add_device(p, "where the workers compute")
+    p.add_argument("--limit", type=integer(1), metavar="N",
+                   help="compute only the first pending chunks covering N samples, whole chunks (>= 1; the rest stays "
+                        "pending: run again to continue)")
     p.add_argument("--storage-options", metavar="JSON",
                    help='fsspec options for URL stores, as JSON (e.g. \'{"anon": false}\')')
     p.add_argument("--dashboard", action="store_true",
@@ -49,7 +51,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "cluster, off for --scheduler / --scheduler-file workers)")
     p.add_argument("--skip-check", action="store_true",
                    help="resume without first scanning the store for damaged chunks (the scan reads it once)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=run)
     return p
 
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         limit=args.limit,
         storage_options=options,
-        progress=not args.no_progress,
+        progress=not args.quiet,
         dashboard=args.dashboard,
         check=not args.skip_check,
         tune_malloc=args.tune_malloc,

@@ -3,7 +3,8 @@
 Usage::
 
     pnp store info PATH                  # shape, splits, completion, provenance
-    pnp store verify PATH [--recompute K] [--seed S] [--device cpu|cuda|auto] [--rtol R] [--repair]
+    pnp store verify PATH [--recompute K] [--seed 0] [--device auto|cpu|cuda] [--threads 1] [--rtol R]
+                     [--repair] [--quiet]
 
 ``verify`` checks the schema, each array's metadata against the consolidated copy, the status
 codes, every chunk of every done sample (decoding: crc32c checksums), finiteness, completeness,
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
-import numpy as np
+from pnp.cli.options import add_device, add_quiet, add_seed, add_threads, integer, number, set_threads
 
 HELP = "inspect (info) or check (verify) a precompute store"
 
@@ -28,7 +30,7 @@ HELP = "inspect (info) or check (verify) a precompute store"
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``store`` (sub-commands ``info`` and ``verify``) on ``subparsers``."""
     p = subparsers.add_parser("store", help=HELP, description=HELP + ".")
-    sub = p.add_subparsers(dest="store_command", required=True, metavar="{info,verify}")
+    sub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
     info = sub.add_parser("info", help="shape, splits, completion and provenance of a store")
     info.add_argument("path", metavar="PATH", help="store path or URL")
     info.add_argument("--json", action="store_true", help="print the full attributes as JSON")
@@ -36,13 +38,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     info.set_defaults(func=run_info)
     ver = sub.add_parser("verify", help="completeness, finiteness and K recomputed samples")
     ver.add_argument("path", metavar="PATH", help="store path or URL")
-    ver.add_argument("--recompute", type=int, default=0, metavar="K", help="recompute K random done samples (default 0)")
-    ver.add_argument("--seed", type=int, default=0, help="seed of the random choice (default 0)")
-    ver.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="device of the recomputation")
-    ver.add_argument("--rtol", type=float, help="relative tolerance (default 1e-4 for float32 computations, 1e-5 for float64)")
+    ver.add_argument("--recompute", type=integer(0), default=0, metavar="K",
+                     help="recompute K random done samples (>= 0, default 0)")
+    add_seed(ver, "the recomputed samples' choice")
+    add_device(ver, "where the samples are recomputed")
+    add_threads(ver)
+    ver.add_argument("--rtol", type=number(0, open_low=True), metavar="R",
+                     help="relative tolerance, > 0 (default 1e-4 for float32 computations, 1e-5 for float64)")
     ver.add_argument("--repair", action="store_true",
                      help="mark every chunk with a problem pending (then run pnp precompute to recompute them)")
-    ver.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet(ver)
     ver.add_argument("--storage-options", metavar="JSON", help="fsspec options for URL stores, as JSON")
     ver.set_defaults(func=run_verify)
     return p
@@ -62,6 +67,8 @@ def _options(text: str | None):
 
 def describe(st) -> str:
     """Human-readable summary of an opened :class:`pnp.store.Store`."""
+    import numpy as np
+
     from pnp import store as pstore
 
     a = st.attrs
@@ -120,13 +127,13 @@ def run_info(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     from pnp.pipelines.precompute import verify
 
-    if args.recompute < 0:
-        raise ValueError(f"--recompute must be an integer >= 0, got {args.recompute}")
-    if args.rtol is not None and not args.rtol > 0:
-        raise ValueError(f"--rtol must be a number > 0, got {args.rtol}")
+    if "://" not in args.path and not os.path.exists(args.path):
+        raise FileNotFoundError(f"no store at {args.path}")  # an unusable argument (exit 2), not a damaged store
+    if args.recompute:
+        set_threads(args.threads)
     report = verify(args.path, recompute=args.recompute, seed=args.seed, device=args.device, rtol=args.rtol,
                     storage_options=_options(args.storage_options), repair=args.repair,
-                    progress=not args.no_progress)
+                    progress=not args.quiet)
     for line in report.lines:
         print(line)
     for p in report.problems:

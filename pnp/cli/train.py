@@ -6,8 +6,8 @@ Usage::
               [--lr LR] [--damping identity|diag|mean] [--lam L|max-eig-squared]
               [--schedule constant|decay|lm|adaptive] [--accelerator A] [--brake B]
               [--lr-plateau PATIENCE] [--pretrain-epochs N] [--steps-per-epoch S] [--order chunks|samples]
-              [--encoder scalogram|effnet-cqt] [--seed S] [--workers N] [--device cpu|cuda|auto]
-              [--resume] [--no-progress]
+              [--encoder scalogram|effnet-cqt] [--seed 0] [--loader-workers N] [--device auto|cpu|cuda]
+              [--threads 1] [--resume] [--quiet]
 
 Trains :class:`pnp.training.Encoder` on the store's train split with the chosen loss, validates
 after every epoch on its val split, and writes ``RUN_DIR/{config.json, checkpoint.pt, best.pt,
@@ -21,7 +21,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pnp.cli.landscape import choice_option, float_option, int_option
+from pnp.cli.options import (
+    add_batch_size,
+    add_device,
+    add_loader_workers,
+    add_out,
+    add_quiet,
+    add_seed,
+    add_threads,
+    float_option,
+    integer,
+    number,
+    set_threads,
+)
 
 HELP = ("train an encoder (audio -> synth parameters) on a precompute store with the P-loss, PNP loss, or a "
         "spectral loss (MSS, JTFS, MRSTFT, specl2)")
@@ -29,89 +41,88 @@ HELP = ("train an encoder (audio -> synth parameters) on a precompute store with
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``train`` on ``subparsers`` (``func=run``)."""
-    from pnp.vocabulary import DAMPING_NAMES, DEVICES, ENCODER_KINDS, LAM0_AUTO, LOSSES, SCHEDULE_NAMES, SHUFFLES
+    from pnp.vocabulary import DAMPING_NAMES, ENCODER_KINDS, LAM0_AUTO, LOSSES, SCHEDULE_NAMES, SHUFFLES
 
     p = subparsers.add_parser("train", help=HELP, description=HELP + ". Writes RUN_DIR/{config.json, "
                               "checkpoint.pt, best.pt, metrics.csv, metrics.json, loss_curves.png}.")
     p.add_argument("store", metavar="STORE", help="precompute store (pnp precompute ... --store STORE)")
-    p.add_argument("--loss", required=True, help=f"training loss: {', '.join(LOSSES)}")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (new or empty; or --resume)")
-    p.add_argument("--epochs", default="30", help="number of epochs (default 30; >= 1)")
-    p.add_argument("--batch-size", default="32", help="batch size (default 32; >= 1)")
-    p.add_argument("--lr", default="1e-3", help="Adam learning rate (default 1e-3; > 0)")
-    p.add_argument("--damping", default=None, help=f"PNP damping matrix: {', '.join(DAMPING_NAMES)} (default identity; --loss pnp)")
-    p.add_argument("--lam", default=None, help=f"initial PNP damping lambda (>= 0, or {LAM0_AUTO} with --schedule adaptive: "
-                   "the square of the largest stored eigenvalue of M over the train split; default 0 with --schedule "
-                   f"constant, {LAM0_AUTO} with adaptive, else 1; --loss pnp)")
-    p.add_argument("--schedule", default="constant", help=f"lambda schedule: {', '.join(SCHEDULE_NAMES)} (default constant; "
-                   "adaptive = the PNP authors' rule, lm = pnp's Levenberg-Marquardt variant that restores the best weights)")
-    p.add_argument("--accelerator", default=None, help="lambda factor after a validation improvement, in (0, 1] "
-                   "(--schedule lm: default 0.5; adaptive: 0.05)")
-    p.add_argument("--brake", default=None, help="lambda factor after a non-improvement, >= 1 (lm: default 10; adaptive: 1)")
-    p.add_argument("--lr-plateau", default=None, metavar="PATIENCE",
+    p.add_argument("--loss", choices=LOSSES, required=True, help=f"training loss: {', '.join(LOSSES)}")
+    add_out(p, "RUN_DIR", "run directory (new or empty; or --resume)")
+    p.add_argument("--epochs", type=integer(1), default=30, metavar="N", help="number of epochs (>= 1, default 30)")
+    add_batch_size(p, 32, "sounds")
+    p.add_argument("--lr", type=number(0, open_low=True), default=1e-3, help="Adam learning rate (> 0, default 1e-3)")
+    p.add_argument("--damping", choices=DAMPING_NAMES, default=None,
+                   help=f"PNP damping matrix: {', '.join(DAMPING_NAMES)} (default identity; --loss pnp)")
+    p.add_argument("--lam", default=None, metavar="L", help=f"initial PNP damping lambda (>= 0, or {LAM0_AUTO} with "
+                   "--schedule adaptive: the square of the largest stored eigenvalue of M over the train split; "
+                   f"default 0 with --schedule constant, {LAM0_AUTO} with adaptive, else 1; --loss pnp)")
+    p.add_argument("--schedule", choices=SCHEDULE_NAMES, default="constant",
+                   help=f"lambda schedule: {', '.join(SCHEDULE_NAMES)} (default constant; adaptive = the PNP authors' "
+                   "rule, lm = pnp's Levenberg-Marquardt variant that restores the best weights)")
+    p.add_argument("--accelerator", type=number(0, 1, open_low=True), default=None, metavar="A",
+                   help="lambda factor after a validation improvement, in (0, 1] (--schedule lm: default 0.5; adaptive: 0.05)")
+    p.add_argument("--brake", type=number(1), default=None, metavar="B",
+                   help="lambda factor after a non-improvement, >= 1 (lm: default 10; adaptive: 1)")
+    p.add_argument("--lr-plateau", type=integer(0), default=None, metavar="PATIENCE",
                    help="ReduceLROnPlateau on the validation loss with this patience (>= 0; default: constant lr)")
-    p.add_argument("--pretrain-epochs", default="0", metavar="N",
-                   help="epochs of P-loss before --loss (>= 0, < --epochs; the schedule starts at the switch)")
-    p.add_argument("--steps-per-epoch", default=None, metavar="S",
+    p.add_argument("--pretrain-epochs", type=integer(0), default=0, metavar="N",
+                   help="epochs of P-loss before --loss (>= 0, < --epochs, default 0; the schedule starts at the switch)")
+    p.add_argument("--steps-per-epoch", type=integer(1), default=None, metavar="S",
                    help="batches per epoch, drawn i.i.d. (>= 1; needs --order samples; default: one pass)")
-    p.add_argument("--order", default="chunks", help=f"batch order: {', '.join(SHUFFLES)} (default chunks: store chunks, "
-                   "then samples within them; samples: uniform i.i.d. batches, the split cached in memory)")
-    p.add_argument("--encoder", default="scalogram", help=f"encoder: {', '.join(ENCODER_KINDS)} (default scalogram, "
-                   "the compact CPU CNN; effnet-cqt = the authors' EfficientNet-B0, needs pip install -e .[effnet])")
-    p.add_argument("--seed", default="0", help="seed of the weights and the batch order (default 0)")
-    p.add_argument("--workers", default="0", help="data-loader worker processes (default 0)")
-    p.add_argument("--device", default="cpu", help=f"{', '.join(DEVICES)} (default cpu)")
+    p.add_argument("--order", choices=SHUFFLES, default="chunks",
+                   help=f"batch order: {', '.join(SHUFFLES)} (default chunks: store chunks, then samples within "
+                   "them; samples: uniform i.i.d. batches, the split cached in memory)")
+    p.add_argument("--encoder", choices=ENCODER_KINDS, default="scalogram",
+                   help=f"encoder: {', '.join(ENCODER_KINDS)} (default scalogram, the compact CPU CNN; effnet-cqt = "
+                   "the authors' EfficientNet-B0, needs pip install -e .[effnet])")
+    add_seed(p, "the weights and the batch order")
+    add_loader_workers(p)
+    add_device(p)
+    add_threads(p)
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
-    p.set_defaults(func=run, _choices=(LOSSES, DAMPING_NAMES, SCHEDULE_NAMES, DEVICES, SHUFFLES, ENCODER_KINDS))
+    add_quiet(p, "no progress bars or per-epoch lines")
+    p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``pnp train``; prints the best epoch and where the run is."""
-    from pnp.training.trainer import LAM0_AUTO, train
+    from pnp.pipelines.training import train
+    from pnp.vocabulary import LAM0_AUTO
 
-    losses, dampings, schedules, devices, orders, encoders = args._choices
-    loss = choice_option(args.loss, "loss", losses)
-    damping = None if args.damping is None else choice_option(args.damping, "damping", dampings)
-    schedule = choice_option(args.schedule, "schedule", schedules)
-    device = choice_option(args.device, "device", devices)
-    epochs = int_option(args.epochs, "epochs", 1)
-    batch_size = int_option(args.batch_size, "batch-size", 1)
-    lr = float_option(args.lr, "lr")
     if args.lam == LAM0_AUTO:
         lam: float | str | None = LAM0_AUTO
     else:
         lam = None if args.lam is None else float_option(args.lam, "lam", positive=False)
         if lam is not None and lam < 0:
-            raise ValueError(f"--lam must be a finite number >= 0 (or {LAM0_AUTO}), got {args.lam!r}")
-    if loss != "pnp" and (args.lam is not None or args.damping is not None):
-        raise ValueError(f"--lam and --damping apply to --loss pnp only, not {loss}")
-    seed = int_option(args.seed, "seed", 0)
-    workers = int_option(args.workers, "workers", 0)
+            raise ValueError(f"--lam must be a finite number >= 0 (or {LAM0_AUTO}), got {args.lam}")
+    if args.loss != "pnp" and (args.lam is not None or args.damping is not None):
+        raise ValueError(f"--lam and --damping apply to --loss pnp only, not {args.loss}")
     protocol: dict[str, Any] = {
-        "accelerator": None if args.accelerator is None else float_option(args.accelerator, "accelerator"),
-        "brake": None if args.brake is None else float_option(args.brake, "brake"),
-        "lr_plateau": None if args.lr_plateau is None else int_option(args.lr_plateau, "lr-plateau", 0),
-        "pretrain_epochs": int_option(args.pretrain_epochs, "pretrain-epochs", 0),
-        "steps_per_epoch": None if args.steps_per_epoch is None else int_option(args.steps_per_epoch, "steps-per-epoch", 1),
-        "order": choice_option(args.order, "order", orders),
-        "encoder_kind": choice_option(args.encoder, "encoder", encoders),
+        "accelerator": args.accelerator, "brake": args.brake, "lr_plateau": args.lr_plateau,
+        "pretrain_epochs": args.pretrain_epochs, "steps_per_epoch": args.steps_per_epoch,
+        "order": args.order, "encoder_kind": args.encoder,
     }
     for name in ("accelerator", "brake"):
-        if protocol[name] is not None and schedule not in ("lm", "adaptive"):
-            raise ValueError(f"--{name} applies to --schedule lm or adaptive only, not {schedule}")
-    if protocol["accelerator"] is not None and protocol["accelerator"] > 1:
-        raise ValueError(f"--accelerator must be a number in (0, 1], got {args.accelerator!r}")
-    if protocol["brake"] is not None and protocol["brake"] < 1:
-        raise ValueError(f"--brake must be a number >= 1, got {args.brake!r}")
-    if protocol["pretrain_epochs"] and protocol["pretrain_epochs"] >= epochs:
-        raise ValueError(f"--pretrain-epochs must be < --epochs ({epochs}), got {protocol['pretrain_epochs']}")
-    if protocol["steps_per_epoch"] is not None and protocol["order"] != "samples":
+        if protocol[name] is not None and args.schedule not in ("lm", "adaptive"):
+            raise ValueError(f"--{name} applies to --schedule lm or adaptive only, not {args.schedule}")
+    if args.pretrain_epochs and args.pretrain_epochs >= args.epochs:
+        raise ValueError(f"--pretrain-epochs must be < --epochs ({args.epochs}), got {args.pretrain_epochs}")
+    if args.steps_per_epoch is not None and args.order != "samples":
         raise ValueError("--steps-per-epoch needs --order samples (batches drawn i.i.d.)")
-    trainer = train(args.store, loss=loss, out=args.out, epochs=epochs, batch_size=batch_size, lr=lr,
-                    damping=damping, lam=lam, schedule=schedule, seed=seed, resume=args.resume,
-                    num_workers=workers, device=device, progress=not args.no_progress, **protocol)
+    set_threads(args.threads)
+    from pnp.pipelines.training import RunDirectoryError
+
+    try:
+        trainer = train(args.store, loss=args.loss, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
+                        lr=args.lr, damping=args.damping, lam=lam, schedule=args.schedule, seed=args.seed,
+                        resume=args.resume, num_workers=args.loader_workers, device=args.device,
+                        progress=not args.quiet, **protocol)
+    except RunDirectoryError as err:  # the library's remedy, in this command's options
+        if err.reason == "holds-a-run":
+            raise ValueError(f"{err.path} already holds a training run; pass --resume to continue it, or choose "
+                             "another (empty or new) --out directory") from None
+        raise ValueError(f"cannot --resume: {err.path} holds no checkpoint (start the run without --resume)") from None
     last = trainer.history_[-1] if trainer.history_ else None
     if last is not None:
         print(f"{trainer.run_dir_}: {len(trainer.history_)} epochs, best epoch {trainer.best_epoch_} "
