@@ -519,7 +519,7 @@ def test_estimator_parameters_are_checked_at_fit_with_typed_errors():
     knn = [({"k": 2.5}, TypeError, "k must be an integer >= 1, got float 2.5"),
            ({"k": True}, TypeError, "k must be an integer >= 1, got bool True"),
            ({"k": 0}, ValueError, "k must be an integer >= 1, got 0"),
-           ({"k": 11}, ValueError, "k must be an integer in [1, 10] (the number of training samples), got 11"),
+           ({"k": 11}, ValueError, "k must be an integer in [1, 10] (the number of training samples, n_samples = 10), got 11"),
            ({"space": 1}, TypeError, "space must be one of 'features', 'metric', got int 1"),
            ({"space": "riemann"}, ValueError, "space must be one of 'features', 'metric', got 'riemann'"),
            ({"backend": "annoy"}, ValueError, "backend must be one of 'exact', 'faiss', got 'annoy'"),
@@ -538,7 +538,7 @@ def test_estimator_parameters_are_checked_at_fit_with_typed_errors():
            ({"n_neighbors": 10}, ValueError, "n_neighbors must be an integer in [1, 9] (fitted samples - 1), got 10"),
            ({"n_components": np.float64(2)}, TypeError, "n_components must be an integer >= 1, got float64 2.0"),
            ({"n_components": 5, "method": "pca"}, ValueError,
-            "n_components must be an integer in [1, 4] for 10 fitted samples of 4 features, got 5"),
+            "n_components must be an integer in [1, 4] for 10 fitted samples of 4 features (n_samples = 10, n_features = 4), got 5"),
            ({"max_samples": 1}, ValueError, "max_samples must be None or an integer >= 2, got 1"),
            ({"max_samples": "all"}, TypeError, "max_samples must be None or an integer >= 2, got str 'all'"),
            ({"random_state": -1}, ValueError, "random_state must be an integer >= 0, got -1"),
@@ -596,3 +596,28 @@ def test_faiss_backend_finds_the_exact_neighbours(stores):
     d2, i2 = faiss_kneighbors(Q, X, 7, block_size=16)
     np.testing.assert_array_equal(i2, i1)
     np.testing.assert_allclose(d2, d1, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("estimator", [KNNRegressor(k=3), Embedding("pca", n_components=2),
+                                       Embedding("isomap", n_neighbors=3, n_components=2)],
+                         ids=["knn", "pca", "isomap"])
+def test_estimators_pass_scikit_learns_own_checks(estimator):
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(estimator, on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert len(results) > 40 and not failed, failed
+
+
+def test_knn_with_one_target_predicts_one_column_and_refuses_no_target():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.standard_normal(40)
+    est = KNNRegressor(k=4).fit(X, y)
+    pred = est.predict(X[:7])
+    two = KNNRegressor(k=4).fit(X, y[:, None]).predict(X[:7])
+    assert pred.shape == (7,) and two.shape == (7, 1) and np.array_equal(pred, two[:, 0])
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        KNNRegressor(k=4).fit(X, None)
+    with pytest.raises(ValueError, match="X has 4 features, but KNNRegressor is expecting 5 features"):
+        est.predict(X[:, :4])

@@ -52,7 +52,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_bool, check_choice, check_int, check_optional_int
+from ._checks import check_bool, check_choice, check_features, check_int, check_optional_int
 from .reading import Rows, block_rows, check_matrix, read_rows
 from .search import kneighbors, pairwise_distances
 
@@ -204,23 +204,26 @@ class Embedding(TransformerMixin, BaseEstimator):
         return np.sort(rng.choice(n, size=int(self.max_samples), replace=False)).astype(np.int64)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X) -> "Embedding":
-        """Fit on (a subsample of) X (n, K), numpy or dask."""
+    def fit(self, X, y=None) -> "Embedding":
+        """Fit on (a subsample of) X (n, K), numpy or dask; ``y`` is ignored (scikit-learn's
+        transformer convention)."""
         self._fit(X)
         return self
 
-    def _fit(self, X) -> None:
+    def _fit(self, X):
         self._validate_params()
-        n, K = check_matrix(X, "X")
+        X, n, K = check_features(X, "X", min_samples=2)
         rows = self._fit_rows(n)
         n_fit = rows.size
         top = min(n_fit, K) if self.method == "pca" else min(n_fit - 1, K)
-        check_int(self.n_components, "n_components", 1, top, note=f" for {n_fit} fitted samples of {K} features")
+        check_int(self.n_components, "n_components", 1, top,
+                  note=f" for {n_fit} fitted samples of {K} features (n_samples = {n_fit}, n_features = {K})")
         if self.method in ("isomap", "umap"):
             check_int(self.n_neighbors, "n_neighbors", 1, n_fit - 1, note=" (fitted samples - 1)")
         Xf = _take(X, rows)
         self.fit_rows_, self.n_features_in_, self.n_samples_seen_ = rows, K, n
         getattr(self, f"_fit_{self.method}")(Xf)
+        return X
 
     def _fit_isomap(self, Xf) -> None:
         from sklearn.manifold import Isomap
@@ -266,7 +269,7 @@ class Embedding(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Coordinates (n, n_components) float64 of new rows X (n, K), numpy or dask, by blocks."""
         self._check_fitted()
-        check_matrix(X, "X", n_cols=self.n_features_in_)
+        X, _, _ = check_features(X, "X", n_cols=self.n_features_in_, owner=type(self).__name__)
         return getattr(self, f"_transform_{self.method}")(X)
 
     def _blocks(self, n: int, b: int | None = None):
@@ -299,10 +302,10 @@ class Embedding(TransformerMixin, BaseEstimator):
             out[a:c] = self.estimator_.transform(read_rows(X, a, c, "X").astype(np.float32))
         return out
 
-    def fit_transform(self, X) -> np.ndarray:
+    def fit_transform(self, X, y=None) -> np.ndarray:
         """Fit on (a subsample of) X, then coordinates (n, n_components) of every row: the fitted
-        embedding for the fitted rows, :meth:`transform` for the others."""
-        self._fit(X)
+        embedding for the fitted rows, :meth:`transform` for the others (``y`` is ignored)."""
+        X = self._fit(X)
         n = X.shape[0]
         out = np.empty((n, self.n_components))
         out[self.fit_rows_] = self.embedding_

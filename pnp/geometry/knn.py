@@ -41,8 +41,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_bool, check_choice, check_int, check_optional_int
-from .reading import check_matrix
+from ._checks import check_bool, check_choice, check_features, check_int, check_optional_int, check_targets
 from .search import BACKENDS, GROUP_BYTES, faiss_kneighbors, import_faiss, kneighbors, metric_kneighbors
 
 SPACES = ("features", "metric")
@@ -77,6 +76,11 @@ class KNNRegressor(RegressorMixin, BaseEstimator):
         self.group_bytes = group_bytes
         self.progress = progress
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # ν has one column per free parameter
+        return tags
+
     def _validate_params(self) -> None:
         check_int(self.k, "k")
         check_choice(self.space, "space", SPACES)
@@ -95,17 +99,15 @@ class KNNRegressor(RegressorMixin, BaseEstimator):
         :meth:`kneighbors` call streams it, or, with ``backend="faiss"``, reads it into an index).
 
         X : (n, K) features (numpy or dask) for ``space="features"``; (n, P) ν for ``"metric"``
-        y : (n, P) normalised targets ν (float)
+        y : (n, P) normalised targets ν (float); (n,) for a single target (``predict`` is then 1-D)
         theta : (n, P) physical θ, optional (needed for the DAFx ratios)
         metric : (n, P, P) stored metric M of the train samples (``space="metric"`` only)
         ids : (n,) int sample identities, optional (a query is never its own neighbour)
         """
         self._validate_params()
-        n, d = check_matrix(X, "X")
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim != 2 or y.shape[0] != n:
-            raise ValueError(f"y must have shape ({n}, P), got {y.shape}")
-        check_int(self.k, "k", 1, n, note=" (the number of training samples)")
+        X, n, d = check_features(X, "X")
+        y, self._y_1d = check_targets(y, n)
+        check_int(self.k, "k", 1, n, note=f" (the number of training samples, n_samples = {n})")
         if theta is not None:
             theta = np.asarray(theta, dtype=np.float64)
             if theta.shape != y.shape:
@@ -132,9 +134,9 @@ class KNNRegressor(RegressorMixin, BaseEstimator):
         """(dist (q, k) float64, ind (q, k) int64 positions in the train set), nearest first."""
         self._check_fitted()
         kw = dict(block_size=self.block_size, query_ids=ids, train_ids=self.ids_, progress=self.progress)
+        X, _, _ = check_features(X, "X", n_cols=self.n_features_in_, owner=type(self).__name__)
         if self.space == "metric":
             return metric_kneighbors(X, self.X_, self.metric_, self.k, **kw)
-        check_matrix(X, "X", n_cols=self.n_features_in_)
         if self.backend == "faiss":
             return faiss_kneighbors(X, self.X_, self.k, **kw)
         return kneighbors(X, self.X_, self.k, group_bytes=self.group_bytes, **kw)
@@ -145,8 +147,9 @@ class KNNRegressor(RegressorMixin, BaseEstimator):
         return self.y_[np.asarray(ind)].mean(axis=1)
 
     def predict(self, X, ids=None) -> np.ndarray:
-        """Predicted ν (q, P) float64 for the queries ``X``."""
-        return self.predict_from_neighbours(self.kneighbors(X, ids)[1])
+        """Predicted ν (q, P) float64 for the queries ``X`` ((q,) if ``fit`` was given 1-D targets)."""
+        pred = self.predict_from_neighbours(self.kneighbors(X, ids)[1])
+        return pred[:, 0] if getattr(self, "_y_1d", False) else pred
 
     def score(self, X, y, ids=None) -> float:
         """Mean over parameters of the R² of the predicted ν (``sklearn.metrics.r2_score`` per
