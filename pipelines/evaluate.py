@@ -440,8 +440,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-    run_dafx(args.stores, args.runs, args.figures, args.results, threads=args.threads, progress=not args.quiet)
-    return 0
+    from pnp.pipelines._entry import run
+
+    def body() -> int:
+        run_dafx(args.stores, args.runs, args.figures, args.results, threads=args.threads, progress=not args.quiet)
+        return 0
+
+    return run(p.prog, body)
 
 
 if __name__ == "__main__":

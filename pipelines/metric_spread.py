@@ -91,13 +91,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", metavar="FILE.json", help="write the figures as JSON")
     ap.add_argument("--figure", metavar="FILE.png", help="draw the histogram")
     args = ap.parse_args(argv)
+    from pnp.pipelines._entry import run
+
+    return run("python -m pnp.pipelines.metric_spread", lambda: _report(args))
+
+
+def _report(args) -> int:
     from pnp.files import write_json
 
-    try:
-        results = [spread(p) for p in args.stores]
-    except (ValueError, FileNotFoundError) as err:
-        print(f"metric_spread: error: {err}", file=sys.stderr)
-        return 2
+    results = [spread(p) for p in args.stores]
     for r in results:
         t, s = r["trace"], r["order0_share"]
         print(f"{r['spec']} ({r['samples']} done samples): trace(M) min {t['min']:.3g}, median {t['median']:.3g}, "

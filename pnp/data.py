@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from pnp import store as pstore
+from pnp.checks import check_bool, check_int
 from pnp.store.codes import SELECTIONS, SPLIT_NAMES, split_code, status_counts
 from pnp.store.reader import DEFAULT_CACHE_BYTES, FIELDS, missing_array_hint
 from pnp.vocabulary import SHUFFLES
@@ -361,11 +362,9 @@ class ChunkShuffleSampler(torch.utils.data.Sampler):
         indices = getattr(dataset, "indices", None)
         chunk_size = getattr(dataset, "chunk_size", None)
         if indices is None or chunk_size is None:
-            raise ValueError(f"dataset must have 'indices' and 'chunk_size' (a StoreDataset), got {type(dataset).__name__}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        if not isinstance(shuffle, bool):
-            raise ValueError(f"shuffle must be True or False, got {shuffle!r}")
+            raise TypeError(f"dataset must have 'indices' and 'chunk_size' (a StoreDataset), got {type(dataset).__name__}")
+        check_int(seed, "seed", 0)
+        check_bool(shuffle, "shuffle")
         self.seed = int(seed)
         self.shuffle = shuffle
         self.epoch = 0
@@ -377,8 +376,7 @@ class ChunkShuffleSampler(torch.utils.data.Sampler):
 
     def set_epoch(self, epoch: int) -> None:
         """Select the permutation of epoch ``epoch`` (an integer >= 0)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+        check_int(epoch, "epoch", 0)
         self.epoch = int(epoch)
 
     def order(self) -> np.ndarray:
@@ -409,8 +407,7 @@ class SampleShuffleSampler(torch.utils.data.Sampler):
     """
 
     def __init__(self, dataset: Any, seed: int = 0, samples_per_epoch: int | None = None):
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        check_int(seed, "seed", 0)
         self._n = len(dataset)
         if samples_per_epoch is not None and (isinstance(samples_per_epoch, bool)
                                               or not isinstance(samples_per_epoch, (int, np.integer))
@@ -422,8 +419,7 @@ class SampleShuffleSampler(torch.utils.data.Sampler):
 
     def set_epoch(self, epoch: int) -> None:
         """Select the draw of epoch ``epoch`` (an integer >= 0)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
+        check_int(epoch, "epoch", 0)
         self.epoch = int(epoch)
 
     def order(self) -> np.ndarray:
@@ -477,12 +473,9 @@ def make_loader(
         raise ValueError(f"order must be one of {', '.join(map(repr, SHUFFLES))}, got {order!r}")
     if samples_per_epoch is not None and not (shuffle and order == "samples"):
         raise ValueError("samples_per_epoch needs shuffle=True and order='samples'")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
-        raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
-    if not isinstance(drop_last, bool):
-        raise ValueError(f"drop_last must be True or False, got {drop_last!r}")
+    check_int(batch_size, "batch_size", 1)
+    check_int(num_workers, "num_workers", 0)
+    check_bool(drop_last, "drop_last")
     if drop_last and len(dataset) < batch_size:
         raise ValueError(
             f"drop_last with batch_size {batch_size} > {len(dataset)} samples would give no batch at all"

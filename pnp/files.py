@@ -35,7 +35,7 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     atomic_write(path, write)
 
 
-def check_output_path(path: str | os.PathLike, option: str = "--out", directory: bool = True) -> None:
+def check_output_path(path: str | os.PathLike, option: str, directory: bool = True) -> None:
     """Raise ``ValueError`` (naming ``option``) unless ``path`` can be created or written:
     ``path`` itself, if it exists, is a directory (``directory``) or a regular file (otherwise),
     and its nearest existing ancestor is a writable directory.  Creates nothing: call it before

@@ -63,7 +63,7 @@ class Parametrization:
 
     def __init__(self, space: ParameterSpace, fixed: Mapping[str, Any] | None = None):
         if not isinstance(space, ParameterSpace):
-            raise ValueError(f"space must be a ParameterSpace, got {type(space).__name__}")
+            raise TypeError(f"space must be a ParameterSpace, got {type(space).__name__}")
         fixed = dict(fixed or {})
         clean: dict[str, float] = {}
         for name, value in fixed.items():
@@ -74,11 +74,11 @@ class Parametrization:
                 )
             p = space[name]
             if isinstance(value, bool):
-                raise ValueError(f"fixed parameter {name!r} must be a number, got {value!r}")
+                raise TypeError(f"fixed parameter {name!r} must be a number, got {value!r}")
             try:
                 v = float(value)
             except (TypeError, ValueError):
-                raise ValueError(f"fixed parameter {name!r} must be a number, got {value!r}") from None
+                raise TypeError(f"fixed parameter {name!r} must be a number, got {value!r}") from None
             tol = float(space.tolerance()[space.index(name)])
             if not math.isfinite(v) or not (p.lo - tol <= v <= p.hi + tol):
                 raise ValueError(f"fixed parameter {name!r} = {value!r} is outside its bounds {p.bounds_str()}")
@@ -131,7 +131,7 @@ class Parametrization:
         """Raise ``ValueError`` unless ``nu`` is a floating (B, P) tensor of finite values in
         [-1, 1] (a few ulps of slack); returns it."""
         if not isinstance(nu, torch.Tensor):
-            raise ValueError(f"nu must be a torch.Tensor of shape (B, {self.dim}), got {type(nu).__name__}")
+            raise TypeError(f"nu must be a torch.Tensor of shape (B, {self.dim}), got {type(nu).__name__}")
         if nu.dim() != 2 or nu.shape[1] != self.dim:
             raise ValueError(
                 f"nu must have shape (B, {self.dim}) for the free parameters {self.free}, got {tuple(nu.shape)}"

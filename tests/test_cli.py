@@ -115,9 +115,9 @@ def _subparsers(parser):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["landscape", "--loss", "jtfs", "--loss-config", "wobble=1"], "unexpected keyword argument 'wobble'"),
-    (["match", "--loss", "jtfs", "--loss-config", "wobble=1"], "unexpected keyword argument 'wobble'"),
-    (["chirp-pairs", "--loss-config", "wobble=1"], "unexpected keyword argument 'wobble'"),
+    (["landscape", "--loss", "jtfs", "--loss-config", "wobble=1"], "representation 'jtfs' has no option 'wobble'; allowed: J, J_fr, Q"),
+    (["match", "--loss", "jtfs", "--loss-config", "wobble=1"], "representation 'jtfs' has no option 'wobble'; allowed: J, J_fr, Q"),
+    (["chirp-pairs", "--loss-config", "wobble=1"], "representation 'jtfs' has no option 'wobble'; allowed: J, J_fr, Q"),
 ])
 def test_bad_options_are_one_line_and_create_nothing(argv, message, tmp_path, capsys):
     out = tmp_path / "out"

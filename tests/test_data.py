@@ -187,7 +187,7 @@ def test_chunk_shuffle_sampler(store):
         ChunkShuffleSampler(ds, seed=-1)
     with pytest.raises(ValueError, match="epoch must be an integer >= 0"):
         sampler.set_epoch(-2)
-    with pytest.raises(ValueError, match="dataset must have 'indices' and 'chunk_size'"):
+    with pytest.raises(TypeError, match="dataset must have 'indices' and 'chunk_size'"):
         ChunkShuffleSampler(list(range(5)))
 
 

@@ -111,10 +111,15 @@ sys.path.insert(0, os.path.join(list(spec.submodule_search_locations)[0], "kymat
 from kymatio.scattering1d.frontend.numpy_frontend import TimeFrequencyScatteringNumPy
 config, fmt, out = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 config["Q"], config["shape"] = tuple(config["Q"]), tuple(config["shape"])
-m = TimeFrequencyScatteringNumPy(**config, format=fmt, out_type="array").meta()
+S = TimeFrequencyScatteringNumPy(**config, format=fmt, out_type="array")
+m = S.meta()
 keys = [list(k) for k in m["key"]]
-np.savez(out, keys=json.dumps(keys), **{k: np.asarray(m[k], dtype=float) for k in
-         ("xi", "sigma", "j", "xi_fr", "sigma_fr", "j_fr", "spin", "order")})
+attrs = {a: getattr(S, a) for a in ("J", "J_fr", "Q", "Q_fr", "T", "F", "stride", "stride_fr", "average",
+                                    "average_fr", "format", "out_type", "shape")}
+np.savez(out, keys=json.dumps(keys), attrs=json.dumps({a: list(v) if isinstance(v, tuple) else v
+                                                      for a, v in attrs.items()}),
+         **{k: np.asarray(m[k], dtype=float) for k in ("xi", "sigma", "j", "xi_fr", "sigma_fr", "j_fr", "spin",
+                                                        "order")})
 """
 FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "jtfs"
 
@@ -141,7 +146,11 @@ def test_meta_values_equal_kymatio(fixture, fmt, tmp_path):
     out = tmp_path / "meta.npz"
     subprocess.run([sys.executable, "-c", KYMATIO_META, json.dumps(config), fmt, str(out)], check=True, timeout=300)
     ref = dict(np.load(out))
-    ours = TimeFrequencyScattering.from_config(**config, format=fmt).meta()
+    S = TimeFrequencyScattering.from_config(**config, format=fmt)
+    for name, value in json.loads(str(ref.pop("attrs"))).items():  # kymatio's documented attributes
+        got = getattr(S, name)
+        assert (list(got) if isinstance(got, tuple) else got) == value, (name, got, value)
+    ours = S.meta()
     perm = _our_order_as_kymatio(ours, fmt)
     ref_keys = [tuple(k) for k in json.loads(str(ref.pop("keys")))]
     if fmt == "joint":  # kymatio lists the zeroth-order key although format='joint' drops that path

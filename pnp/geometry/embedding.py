@@ -52,7 +52,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_bool, check_choice, check_features, check_int, check_optional_int
+from pnp.checks import check_bool, check_choice, check_features, check_int, check_optional_int
+
 from .reading import Rows, block_rows, check_matrix, read_rows
 from .search import kneighbors, pairwise_distances
 

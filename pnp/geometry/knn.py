@@ -41,7 +41,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_bool, check_choice, check_features, check_int, check_optional_int, check_targets
+from pnp.checks import check_bool, check_choice, check_features, check_int, check_optional_int, check_targets
+
 from .search import BACKENDS, GROUP_BYTES, faiss_kneighbors, import_faiss, kneighbors, metric_kneighbors
 
 SPACES = ("features", "metric")

@@ -36,7 +36,8 @@ import math
 
 import numpy as np
 
-from ._checks import check_int
+from pnp.checks import check_int
+
 from .reading import TILE_BYTES, block_rows, check_matrix, is_lazy, read_rows
 
 #: default memory of one query group, float64 bytes

@@ -82,9 +82,9 @@ class AudioSpectralLoss(nn.Module):
         from pnp.jacobian import Parametrization
 
         if not isinstance(synth, nn.Module) or not hasattr(synth, "space"):
-            raise ValueError(f"synth must be a pnp synth (nn.Module with a parameter space), got {type(synth).__name__}")
+            raise TypeError(f"synth must be a pnp synth (nn.Module with a parameter space), got {type(synth).__name__}")
         if not isinstance(parametrization, Parametrization):
-            raise ValueError(f"parametrization must be a pnp.jacobian.Parametrization, got {type(parametrization).__name__}")
+            raise TypeError(f"parametrization must be a pnp.jacobian.Parametrization, got {type(parametrization).__name__}")
         if distance not in AUDIO_LOSSES:
             raise ValueError(f"distance must be one of {', '.join(map(repr, AUDIO_LOSSES))}, got {distance!r}")
         longest = MRSTFT_LONGEST_FFT if distance == "mrstft" else SPECL2_FFT_SIZES[0]

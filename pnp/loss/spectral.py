@@ -54,12 +54,12 @@ class SpectralLoss(nn.Module):
         from pnp.jacobian import Parametrization
 
         if not isinstance(synth, nn.Module) or not hasattr(synth, "space"):
-            raise ValueError(f"synth must be a pnp synth (nn.Module with a parameter space), got {type(synth).__name__}")
+            raise TypeError(f"synth must be a pnp synth (nn.Module with a parameter space), got {type(synth).__name__}")
         if not isinstance(representation, nn.Module) or not hasattr(representation, "features"):
-            raise ValueError(f"representation must be a pnp representation (with features()), got "
+            raise TypeError(f"representation must be a pnp representation (with features()), got "
                              f"{type(representation).__name__}")
         if not isinstance(parametrization, Parametrization):
-            raise ValueError(f"parametrization must be a pnp.jacobian.Parametrization, got {type(parametrization).__name__}")
+            raise TypeError(f"parametrization must be a pnp.jacobian.Parametrization, got {type(parametrization).__name__}")
         # cast(Any, synth): a pnp synth's space, which mypy would type through nn.Module.__getattr__
         if parametrization.space.names != cast(Any, synth).space.names:
             raise ValueError(f"parametrization is for the parameters {parametrization.space.names}, the synth has "
@@ -171,5 +171,5 @@ def _spec_of(obj: Any, storage_options: Any = None):
         return obj.spec
     if isinstance(obj, (str, os.PathLike)):
         return open_store(obj, storage_options).spec()
-    raise ValueError(f"store_or_spec must be a store path, a pnp.store.Store, a StoreDataset or a DatasetSpec, "
+    raise TypeError(f"store_or_spec must be a store path, a pnp.store.Store, a StoreDataset or a DatasetSpec, "
                      f"got {type(obj).__name__}")

@@ -23,13 +23,13 @@ from typing import Any, cast
 
 import numpy as np
 
+from pnp.checks import check_int
 from pnp.matching.problem import MatchingProblem, check_shift
 
 
 def grid_axes(problem: MatchingProblem, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """``(nu_axis (n,), [physical axis (n,) per free parameter])`` of the ``n``-point log grid."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"grid size must be an integer >= 2, got {n!r}")
+    check_int(n, "grid size", 2)
     nu_axis = np.linspace(-1.0, 1.0, int(n))
     axes = []
     for k in range(len(problem.free)):
@@ -45,18 +45,19 @@ def default_target(problem: MatchingProblem, n: int = 20) -> np.ndarray:
     return problem.theta_free(np.full(len(problem.free), nu_axis[n // 2]))
 
 
-def parse_random_shift(text: str, n_samples: int) -> tuple[int, int]:
-    """``"a:b"`` → (a, b) integers with 0 <= a <= b and 2**b < n_samples (ValueError otherwise)."""
+def parse_random_shift(text: str, n_samples: int, option: str = "random_shift") -> tuple[int, int]:
+    """``"a:b"`` → (a, b) integers with 0 <= a <= b and 2**b < n_samples (``ValueError`` naming
+    ``option``, the argument the text came from, otherwise)."""
     parts = str(text).split(":")
     try:
         if len(parts) != 2:
             raise ValueError
         a, b = int(parts[0]), int(parts[1])
     except ValueError:
-        raise ValueError(f"--random-shift must look like A:B (integers, shifts 2**A .. 2**B samples), got {text!r}") from None
+        raise ValueError(f"{option} must look like A:B (integers, shifts 2**A .. 2**B samples), got {text!r}") from None
     max_b = int(np.floor(np.log2(n_samples - 1)))
     if not 0 <= a <= b <= max_b:
-        raise ValueError(f"--random-shift A:B needs 0 <= A <= B <= {max_b} (2**B < N = {n_samples}), got {text!r}")
+        raise ValueError(f"{option} A:B needs 0 <= A <= B <= {max_b} (2**B < N = {n_samples}), got {text!r}")
     return a, b
 
 

@@ -24,8 +24,19 @@ def _load(name: str):
 
 def get(name: str, **config: Any) -> Representation:
     """Build a representation from its registry name and config (as returned by ``config()``,
-    also in its JSON / TOML form: see :meth:`Representation.from_config`)."""
-    return _load(name).from_config(**config)
+    also in its JSON / TOML form: see :meth:`Representation.from_config`); ``TypeError`` (as for
+    any unexpected keyword argument) naming the allowed options for a key it does not take."""
+    import inspect
+
+    cls = _load(name)
+    params = inspect.signature(cls.__init__).parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        allowed = [p.name for p in params if p.name != "self" and p.kind is not p.VAR_POSITIONAL]
+        unknown = [k for k in config if k not in allowed]
+        if unknown:
+            raise TypeError(f"representation {name!r} has no option {', '.join(map(repr, unknown))}; "
+                             f"allowed: {', '.join(allowed)}")
+    return cls.from_config(**config)
 
 
 def names() -> list[str]:

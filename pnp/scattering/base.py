@@ -48,7 +48,7 @@ class Representation(nn.Module):
     def check_input(self, x: torch.Tensor, n_samples: int | None = None) -> None:
         """Raise ``ValueError`` unless ``x`` is a floating (B, N) tensor (N = n_samples if given)."""
         if not isinstance(x, torch.Tensor):
-            raise ValueError(f"x must be a torch.Tensor of shape (B, N), got {type(x).__name__}")
+            raise TypeError(f"x must be a torch.Tensor of shape (B, N), got {type(x).__name__}")
         if x.dim() != 2:
             raise ValueError(f"x must have shape (B, N), got shape {tuple(x.shape)}")
         if not x.is_floating_point():
@@ -64,7 +64,7 @@ class Representation(nn.Module):
         P >= 1."""
         self.check_input(x, n_samples)
         if not isinstance(dx, torch.Tensor):
-            raise ValueError(f"dx must be a torch.Tensor of shape (B, P, N), got {type(dx).__name__}")
+            raise TypeError(f"dx must be a torch.Tensor of shape (B, P, N), got {type(dx).__name__}")
         B, N = x.shape
         if dx.dim() != 3 or dx.shape[0] != B or dx.shape[2] != N or dx.shape[1] < 1:
             raise ValueError(f"dx must have shape (B, P, N) = ({B}, P >= 1, {N}) to match x, got {tuple(dx.shape)}")

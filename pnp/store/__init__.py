@@ -191,6 +191,10 @@ def open_group(path: str, mode: str = "r", storage_options: Mapping | None = Non
         raise FileNotFoundError(f"no zarr store at {path}") from None
     except OSError as err:
         raise _os_error(err, path, "open") from None
+    except ImportError as err:  # fsspec's protocol packages (s3fs, gcsfs, …) are optional
+        protocol = path.split("://", 1)[0]
+        raise ValueError(f"{protocol}:// stores need an fsspec filesystem package that is not installed "
+                         f"({' '.join(str(err).split())[:200]}); for S3: pip install 'pnp[s3]'") from None
     except Exception as err:  # zarr raises its own errors for non-groups / wrong formats
         raise ValueError(f"{path} is not a zarr v3 group ({type(err).__name__}: {err})") from None
 
@@ -622,7 +626,9 @@ def check_layout_rows(name: str, values: np.ndarray, start: int, where: str = ""
                              f"layout value (samples {shown}; a missing or damaged chunk); {REPAIR_HINT}")
 
 
-REPAIR_HINT = "run `pnp store verify --repair STORE`, then `pnp precompute` with the store's spec, to recompute it"
+#: the remedy for damaged data, for library and command-line users alike
+REPAIR_HINT = ("repair the store (pnp.store.integrity.scan + repair; at the command line `pnp store verify "
+               "--repair STORE`), then run the precompute of its spec again to recompute what was lost")
 
 
 def read_block(array, name: str, start: int, stop: int, where: str = "") -> np.ndarray:

@@ -42,13 +42,15 @@ def is_transformed(x: torch.Tensor) -> bool:
 
 
 def positive_int(value: Any, what: str) -> int:
-    """``int(value)`` if it is an integer >= 1 (bools rejected), else ``ValueError``."""
-    if isinstance(value, bool):
-        raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
+    """``int(value)`` if it is an integer >= 1 (an integral float such as 4.0 is accepted):
+    ``TypeError`` for a bool or a non-number, ``ValueError`` for a fraction or a value < 1."""
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"{what} must be an integer >= 1, got {value!r}")
     try:
         out = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be an integer >= 1, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise (ValueError if isinstance(value, float) else TypeError)(
+            f"{what} must be an integer >= 1, got {value!r}") from None
     if out != value or out < 1:
         raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
     return out
@@ -58,11 +60,11 @@ def positive_float(value: Any, what: str, allow_zero: bool = False) -> float:
     """``float(value)`` if finite and > 0 (>= 0 with ``allow_zero``), else ``ValueError``
     (strings and booleans are refused, not converted)."""
     if isinstance(value, (str, bytes, bool)):
-        raise ValueError(f"{what} must be a number, got {value!r}")
+        raise TypeError(f"{what} must be a number, got {value!r}")
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {value!r}") from None
+        raise TypeError(f"{what} must be a number, got {value!r}") from None
     if not np.isfinite(out) or out < 0 or (out == 0 and not allow_zero):
         raise ValueError(f"{what} must be a finite number {'>=' if allow_zero else '>'} 0, got {value!r}")
     return out

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from pnp.checks import check_int
 from pnp.store.codes import SPLIT_NAMES, Split  # noqa: F401 - re-exported
 
 SCALES = ("linear", "log")
@@ -425,8 +426,7 @@ class ParameterSpace:
 
         ``bins`` are the indices of the ``counts`` equal bins (scale space) the values fall in.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"n must be an integer >= 0, got {n!r}")
+        check_int(n, "n", 0)
         counts = self._counts(counts)
         rng = np.random.default_rng(seed)
         a, b = self._s_bounds()
@@ -522,8 +522,7 @@ def random_split(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int
     ``fractions = (train, val, test)`` must be >= 0 and sum to 1; fold sizes are
     ``round(n * f)`` for val and test, train takes the remainder.  Reproducible from ``seed``.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be an integer >= 0, got {n!r}")
+    check_int(n, "n", 0)
     f = np.asarray(fractions, dtype=np.float64)
     if f.shape != (3,) or np.any(~np.isfinite(f)) or np.any(f < 0) or abs(f.sum() - 1.0) > 1e-9:
         raise ValueError(f"fractions must be 3 non-negative numbers (train, val, test) summing to 1, got {fractions!r}")

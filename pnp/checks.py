@@ -1,7 +1,6 @@
-"""Validation of the geometry estimators' parameters (scikit-learn convention: checked in ``fit``).
-
-A wrong type raises ``TypeError``, a value out of range ``ValueError``; both name the parameter
-and what it accepts.
+"""Argument checks shared by the library: a wrong type raises ``TypeError``, a value out of range
+``ValueError``; both name the argument and what it accepts (the geometry estimators call them in
+``fit``, as scikit-learn does).
 """
 
 from __future__ import annotations
@@ -64,7 +63,7 @@ def check_features(X: Any, name: str = "X", n_cols: int | None = None, min_sampl
     finite, no sparse matrix, at least ``min_samples`` rows), with scikit-learn's messages."""
     from sklearn.utils.validation import check_array
 
-    from .reading import check_matrix, is_lazy
+    from pnp.geometry.reading import check_matrix, is_lazy
 
     if is_lazy(X):
         n, K = check_matrix(X, name, n_cols=n_cols)
