@@ -35,8 +35,8 @@ from torch.func import jacfwd, vmap
 from pnp.synth.space import ParameterSpace
 
 #: default number of samples per micro-batch (each is 1 + P signals through the representation;
-#: measured on CPU for the PNP configuration: 2.7 / 3.0 / 3.4 s per sample at 1 / 2 / 4 on one
-#: thread, larger working sets cost more than they save; GPUs like larger ones)
+#: on one CPU thread larger working sets cost more than they save, GPUs like larger ones:
+#: measured in docs/representations.md, "Joint time–frequency scattering")
 DEFAULT_BATCH_SIZE = 1
 LN10 = math.log(10.0)
 

@@ -98,9 +98,9 @@ def scatter_blocks(x: torch.Tensor, plan: Plan, ops: dict, width: int = 1) -> li
     ``width - 1`` tangents, and so are the rows of the output (the JTFS of each primal, then its
     directional derivatives). Linear stages treat the tangents as more signals; only the
     modulus and the fused frequential stage apply the chain rule (:func:`dual_modulus`,
-    :func:`dual_matmul_modulus_sum`). Same numbers as ``torch.func.jvp``; ≈ 1.3x faster than
-    ``vmap(jvp)`` through the transform on the PNP configuration (the fused stage computes the
-    primal once instead of once per tangent, and there is no vmap overhead).
+    :func:`dual_matmul_modulus_sum`). Same numbers as ``torch.func.jvp``, and faster than ``vmap(jvp)`` through the transform (the
+    fused stage computes the primal once instead of once per tangent, and there is no vmap
+    overhead; measured in docs/representations.md).
     """
     if ops["pad_index"] is None:  # zero padding
         x_pad = torch.nn.functional.pad(x, (plan.pad_left, plan.pad_right))

@@ -4,7 +4,7 @@
     from pnp.scattering.jtfs.kymatio_compat import TimeFrequencyScattering   # after
 
 :class:`TimeFrequencyScattering` is pnp's :class:`~pnp.scattering.jtfs.TimeFrequencyScattering`
-(kymatio 0.4's numbers, ≈ 25× faster, every autodiff mode) with kymatio's constructor surface:
+(kymatio 0.4's numbers, faster — README, "Coming from kymatio" —, every autodiff mode) with kymatio's constructor surface:
 its ``backend`` / ``frontend`` arguments (``'torch'`` only), ``build()`` and
 ``create_filters()`` (kymatio builds its filters there; pnp has built them in ``__init__``),
 ``_check_runtime_args()`` and ``scattering(x)``.  As kymatio's: the attributes ``J, J_fr, Q,

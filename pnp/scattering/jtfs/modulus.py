@@ -15,7 +15,7 @@ import torch
 
 
 def _abs(z: torch.Tensor) -> torch.Tensor:
-    """``sqrt(Re² + Im²)``: 3x faster than ``torch.hypot`` on CPU, which guards against an
+    """``sqrt(Re² + Im²)``: cheaper than ``torch.hypot`` on CPU, which guards against an
     overflow that audio never reaches (|z| > 1e19 in float32). In float32 the squares lose
     precision below |z| ≈ 1e-19 and underflow to 0 below ≈ 4e-23, some 16 orders of magnitude
     under any coefficient that ``log1p(S / 1e-3)`` can resolve."""
