@@ -92,6 +92,7 @@ def step_presets(res: str, n: int = 12) -> None:
             L, g = p.evaluate(nu, p.target_features(default_target(p)), shift, batch_size=4)
             vals[preset] = (L, g, (time.perf_counter() - t0) / n)
         (Lf, gf, tf), (Lp, gp, tp) = vals["fast"], vals["paper"]
+        assert gf is not None and gp is not None  # evaluate(grad=True) returns the gradients
         cos = np.sum(gf * gp, 1) / (np.linalg.norm(gf, axis=1) * np.linalg.norm(gp, axis=1))
         out["shifts"][str(shift)] = {
             "loss_fast": Lf.tolist(),

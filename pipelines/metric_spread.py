@@ -47,12 +47,12 @@ def spread(path: str) -> dict:
         traces.append(trace.numpy())
         shares.append(share.numpy())
         thetas.append(np.asarray(st.group["theta"][a:b])[sel])
-    trace, share, theta = np.concatenate(traces), np.concatenate(shares), np.concatenate(thetas)
-    q = {k: float(np.quantile(trace, v)) for k, v in QUANTILES.items()}
-    s = {k: float(np.quantile(share, v)) for k, v in QUANTILES.items()}
-    return {"store": path, "spec": spec.name, "samples": int(trace.size), "trace": q,
+    traces_all, shares_all, theta = np.concatenate(traces), np.concatenate(shares), np.concatenate(thetas)
+    q = {k: float(np.quantile(traces_all, v)) for k, v in QUANTILES.items()}
+    s = {k: float(np.quantile(shares_all, v)) for k, v in QUANTILES.items()}
+    return {"store": path, "spec": spec.name, "samples": int(traces_all.size), "trace": q,
             "trace_ratio_max_min": q["max"] / q["min"], "order0_share": s, "params": st.params,
-            "_trace": trace, "_theta": theta}
+            "_trace": traces_all, "_theta": theta}
 
 
 def figure(results: list[dict], path: str) -> None:

@@ -226,7 +226,7 @@ def _client(workers, threads_per_worker, scheduler, scheduler_file, device, n_ta
         n_gpus = max(1, torch.cuda.device_count())
         workers = workers or n_gpus
         try:
-            from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
+            from dask_cuda import LocalCUDACluster
         except ImportError:
             LocalCUDACluster = None
         if LocalCUDACluster is not None and n_gpus > 1:
@@ -324,8 +324,9 @@ def precompute(
     file; ``FileExistsError`` / ``PermissionError`` for unusable store paths.
     """
     t_start = time.perf_counter()
-    out = sys.stdout if out == "stdout" else out
-    say = (lambda msg: print(msg, file=out, flush=True)) if out is not None else (lambda msg: None)
+    stream: TextIO | None = sys.stdout if out == "stdout" else out  # type: ignore[assignment]
+    say = (lambda msg: print(msg, file=stream, flush=True)) if stream is not None else (lambda msg: None)
+    out = stream
     if not isinstance(spec, DatasetSpec):
         spec = load_spec(spec)
     workers = _positive(workers, "--workers")
