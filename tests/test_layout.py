@@ -78,3 +78,19 @@ def test_the_distribution_lists_every_package_under_one_top_level_name():
     assert {name.split(".")[0] for name in listed} == {"pnp"}
     assert cfg["package-dir"] == {"pnp.pipelines": "pipelines"}
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_split_and_status_names_have_one_definition():
+    """Every list of split names (the CLI's, the evaluations', the dataset's) is drawn from the
+    store's one code table, and the codes written into a store's attributes are those."""
+    from pnp.cli.options import SPLITS as CLI_SPLITS
+    from pnp.data import SPLITS as DATA_SPLITS
+    from pnp.pipelines.evaluate import EMBED_SPLITS, KNN_SPLITS
+    from pnp.store.codes import SELECTIONS, SPLIT_NAMES, STATUS_NAMES, Split, Status
+    from pnp.synth.space import SPLIT_NAMES as SPACE_SPLIT_NAMES
+
+    assert SPLIT_NAMES == ("train", "val", "test") == SPACE_SPLIT_NAMES
+    assert [Split[n.upper()] for n in SPLIT_NAMES] == [0, 1, 2]
+    assert STATUS_NAMES == ("pending", "done", "failed") and [int(s) for s in Status] == [0, 1, 2]
+    assert sorted(CLI_SPLITS) == sorted(SELECTIONS) == sorted(DATA_SPLITS) == sorted(EMBED_SPLITS)
+    assert set(KNN_SPLITS) == set(SPLIT_NAMES)
