@@ -19,9 +19,7 @@ coordinate).  Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import sys
 import time
 import warnings
@@ -112,13 +110,14 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(f"{s} {r['seconds']:.2f} s (difference {r['max_relative_coordinate_difference']:.1e})"
                               for s, r in p["sklearn"].items()))
     if args.json:
+        from _report import header
+
         from pnp.files import write_json
 
-        command = "python benchmarks/embedding.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+        report = header("embedding.py", argv)
+        report["machine"]["load_average_before"] = load
         write_json(args.json, {
-            "command": command, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                        "cpus": os.cpu_count(), "load_average_before": load},
+            **report,
             "threads": args.threads, "repeats": args.repeats, "isomap": iso, "pca": {f"{p['samples']}x{p['features']}": p for p in pcas}})
         print(f"wrote {args.json}")
     return 0

@@ -17,9 +17,7 @@ asserted.  faiss is skipped (reported as missing) when it is not installed.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -109,13 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         if r.get("installed"):
             r["speedup_vs_exact"] = exact / r["seconds"]
     if args.json:
+        from _report import header
+
         from pnp.files import write_json
 
-        command = "python benchmarks/knn.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+        report = header("knn.py", argv)
+        report["machine"]["load_average_before"] = load
         write_json(args.json, {
-            "command": command, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                        "cpus": os.cpu_count(), "load_average_before": load},
+            **report,
             "train": args.train, "queries": args.queries, "features": args.features, "k": args.k,
             "threads": args.threads, "repeats": args.repeats, "backends": results})
         print(f"wrote {args.json}")

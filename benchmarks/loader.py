@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     from pnp.data import ChunkShuffleSampler, StoreDataset, make_loader
 
     fields = tuple(f for f in args.fields.split(",") if f)
-    report = {"command": "python benchmarks/loader.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "store": args.store,
+    from _report import header
+
+    report = {**header("loader.py", argv), "store": args.store,
               "batch_size": args.batch_size, "fields": list(fields), "audio": args.audio, "loaders": {}}
 
     def dataset():

@@ -64,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             out.append(time.perf_counter() - t0)
         return statistics.median(out)
 
-    report = {"command": "python benchmarks/mss.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "torch": torch.__version__,
-              "n": args.n, "batch": args.batch, "threads": args.threads, "max_abs_difference": diff, "impls": {}}
+    from _report import header
+
+    report = {**header("mss.py", argv), "torch": torch.__version__, "n": args.n, "batch": args.batch,
+              "threads": args.threads, "max_abs_difference": diff, "impls": {}}
     print(f"torch {torch.__version__}, N = {args.n}, batch {args.batch}, {args.threads} thread(s); "
           f"max |difference| between the implementations: {diff:.2e}")
     print(f"  {'implementation':<20} {'forward':>9} {'vmap(grad)':>11} {'jacfwd':>9}  vmap fallback")
