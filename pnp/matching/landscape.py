@@ -195,6 +195,35 @@ def landscape_stats(land: Landscape) -> dict[str, Any]:
     }
 
 
+def _grid_shifts(n: int, shift: int, random_shift: tuple[int, int] | None, seed: int, N: int) -> np.ndarray:
+    """(n, n) int64 shifts of the predicted sound: ``shift`` everywhere, or ``2**k`` per point with
+    ``k`` uniform in ``random_shift = (a, b)`` (``rng(seed)``)."""
+    if random_shift is None:
+        return np.full((n, n), shift, dtype=np.int64)
+    if shift:
+        raise ValueError("use either a constant shift or a random shift, not both")
+    a, b = (int(v) for v in random_shift)
+    if not 0 <= a <= b or 2**b >= N:
+        raise ValueError(f"random shift exponents must satisfy 0 <= a <= b and 2**b < {N}, got {random_shift}")
+    return 2 ** np.random.default_rng(seed).integers(a, b + 1, size=(n, n))
+
+
+def _evaluate_grid(problem: MatchingProblem, flat_nu: np.ndarray, tgt, shifts: np.ndarray, batch_size: int,
+                   progress: bool):
+    """Loss (n²,) and gradient (n², 2) at the grid points, with a progress bar."""
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=flat_nu.shape[0], desc=f"landscape {problem.loss.name}", unit="pt", leave=False)
+    try:
+        return problem.evaluate(flat_nu, tgt, shifts.reshape(-1).tolist(), grad=True, batch_size=batch_size,
+                                progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def compute_landscape(
     problem: MatchingProblem,
     n: int = 20,
@@ -215,31 +244,12 @@ def compute_landscape(
         raise ValueError(f"a landscape needs exactly 2 free parameters, got {problem.free}")
     nu_axis, axes = grid_axes(problem, n)
     target = default_target(problem, n) if target is None else problem.check_target(target)
-    N = problem.n_samples
-    shift = check_shift(shift, N)
-    if random_shift is not None:
-        if shift:
-            raise ValueError("use either a constant shift or a random shift, not both")
-        a, b = (int(v) for v in random_shift)
-        if not 0 <= a <= b or 2**b >= N:
-            raise ValueError(f"random shift exponents must satisfy 0 <= a <= b and 2**b < {N}, got {random_shift}")
-        shifts = 2 ** np.random.default_rng(seed).integers(a, b + 1, size=(n, n))
-    else:
-        shifts = np.full((n, n), shift, dtype=np.int64)
+    shift = check_shift(shift, problem.n_samples)
+    shifts = _grid_shifts(n, shift, random_shift, seed, problem.n_samples)
     nu = np.stack(np.meshgrid(nu_axis, nu_axis, indexing="ij"), axis=-1)  # (n, n, 2)
     flat_nu = nu.reshape(-1, 2)
     t0 = time.perf_counter()
-    tgt = problem.target_features(target)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n * n, desc=f"landscape {problem.loss.name}", unit="pt", leave=False)
-    try:
-        loss, grad = problem.evaluate(flat_nu, tgt, shifts.reshape(-1).tolist(), grad=True, batch_size=batch_size, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
+    loss, grad = _evaluate_grid(problem, flat_nu, problem.target_features(target), shifts, batch_size, progress)
     seconds = time.perf_counter() - t0
     theta = problem.theta_free(flat_nu).reshape(n, n, 2)
     assert grad is not None  # evaluate(..., grad=True)
