@@ -121,11 +121,17 @@ def _round(obj, digits: int = 6):
     return obj
 
 
+#: what these experiments write under ``res`` (the other JSON there belongs to other scripts)
+OWN_RESULTS = ("landscapes", "match", "chirp_pairs.json", "preset_agreement.json", "table.json")
+
+
 def compact(res: str) -> None:
-    """Rewrite every JSON under ``res`` with floats rounded to 6 significant digits."""
+    """Rewrite the JSON these experiments wrote under ``res`` (:data:`OWN_RESULTS`) with floats
+    rounded to 6 significant digits; benchmark results and other files are left alone."""
     for root, _, files in os.walk(res):
         for name in files:
-            if name.endswith(".json"):
+            rel = os.path.relpath(os.path.join(root, name), res)
+            if name.endswith(".json") and rel.split(os.sep)[0] in OWN_RESULTS:
                 path = os.path.join(root, name)
                 with open(path) as f:
                     obj = json.load(f)
@@ -149,19 +155,23 @@ def _fraction(final, thr):
 
 
 def step_figures(res: str, figs: str) -> None:
+    """Every figure of docs/figures from the results in ``res``, and ``res/table.json``."""
+    os.makedirs(figs, exist_ok=True)
+    table: dict = {"landscapes": _landscape_figures(res, figs)}
+    thr, table["match"] = _match_figures(res, figs)
+    table["sweep"] = _sweep_figure(res, figs, thr)
+    table.update(_pairs_and_presets(res, figs))
+    table["threshold"] = thr
+    _write(os.path.join(res, "table.json"), table)
+    compact(res)
+
+
+def _landscape_figures(res: str, figs: str) -> dict:
     from pnp.matching import Landscape
     from pnp.matching.landscape import landscape_stats
-    from pnp.matching.plots import (
-        plot_chirp_pairs,
-        plot_descent,
-        plot_landscape,
-        plot_landscape_grid,
-        plot_shift_sweep,
-    )
+    from pnp.matching.plots import plot_landscape, plot_landscape_grid
 
-    os.makedirs(figs, exist_ok=True)
-    table: dict = {"landscapes": {}, "match": {}, "sweep": {}}
-    lands = []
+    stats, lands = {}, []
     for synth in (SYNTH, "arpeggio"):
         for loss in ("mss", "jtfs"):
             for mode in LANDSCAPE_MODES:
@@ -170,7 +180,7 @@ def step_figures(res: str, figs: str) -> None:
                     continue
                 land = Landscape.from_dict(_load(path))
                 key = f"{synth}_{loss}_{mode}"
-                table["landscapes"][key] = {"seconds": land.seconds, **landscape_stats(land)}
+                stats[key] = {"seconds": land.seconds, **landscape_stats(land)}
                 if synth == SYNTH:
                     lands.append((f"{loss.upper()}, {MODE_LABELS[mode]}", land))
                 if (synth, loss, mode) in ((SYNTH, "mss", "shift0"), (SYNTH, "jtfs", "shift1024")) or synth == "arpeggio":
@@ -180,10 +190,14 @@ def step_figures(res: str, figs: str) -> None:
             [(l, m) for l in ("mss", "jtfs") for m in LANDSCAPE_MODES])}
         lands.sort(key=lambda t: order.get(t[0], 99))
         plot_landscape_grid(lands, os.path.join(figs, "landscapes_amchirp.png"), ncols=3)
+    return stats
 
-    # matching: curves per loss and shift, one series per init scheme
-    thr = 0.1
-    runs = {}
+
+def _match_figures(res: str, figs: str) -> tuple[float, dict]:
+    """Descent curves per shift, one series per loss and init scheme; (threshold, table rows)."""
+    from pnp.matching.plots import plot_descent
+
+    thr, runs, rows = 0.1, {}, {}
     for loss in ("mss", "jtfs"):
         for init in ("far", "near", "anywhere"):
             path = os.path.join(res, "match", f"{SYNTH}_{loss}_{init}.json")
@@ -194,14 +208,10 @@ def step_figures(res: str, figs: str) -> None:
                     runs[(loss, init, r["shift"])] = r
     for (loss, init, shift), r in sorted(runs.items()):
         fd = r["final_distance"]
-        table["match"][f"{loss}_{init}_shift{shift}"] = {
-            "converged_fraction": _fraction(fd, thr),
-            "within_0.05": _fraction(fd, 0.05),
-            "within_0.25": _fraction(fd, 0.25),
-            "final_distance": fd,
-            "median_final_distance": float(np.median(fd)),
-            "initial_distance": r["initial_distance"],
-            "seconds": r["seconds"],
+        rows[f"{loss}_{init}_shift{shift}"] = {
+            "converged_fraction": _fraction(fd, thr), "within_0.05": _fraction(fd, 0.05),
+            "within_0.25": _fraction(fd, 0.25), "final_distance": fd, "median_final_distance": float(np.median(fd)),
+            "initial_distance": r["initial_distance"], "seconds": r["seconds"],
         }
     for shift in MATCH_SHIFTS:
         series = [(f"{loss.upper()} {init}", np.asarray(runs[(loss, init, shift)]["distance"]))
@@ -209,31 +219,42 @@ def step_figures(res: str, figs: str) -> None:
         if series:
             plot_descent(series, os.path.join(figs, f"match_amchirp_shift{shift}.png"),
                          title=f"{SYNTH}: parameter distance during gradient descent, shift {shift} samples", threshold=thr)
-    sweeps = []
+    return thr, rows
+
+
+def _sweep_figure(res: str, figs: str, thr: float) -> dict:
+    from pnp.matching.plots import plot_shift_sweep
+
+    rows, sweeps = {}, []
     for loss in ("mss", "jtfs"):
         path = os.path.join(res, "match", f"{SYNTH}_{loss}_anywhere.json")
         if os.path.exists(path):
             s = _load(path)
             sweeps.append((loss.upper(), s))
-            table["sweep"][loss] = {str(r["shift"]): _fraction(r["final_distance"], thr) for r in s["runs"]}
+            rows[loss] = {str(r["shift"]): _fraction(r["final_distance"], thr) for r in s["runs"]}
     if sweeps:
         plot_shift_sweep(sweeps, os.path.join(figs, "shift_sweep_amchirp.png"),
                          title=f"{SYNTH}: final distance after {SWEEP_ITERS} iterations vs time shift ({N_INITS} 'anywhere' inits)")
+    return rows
+
+
+def _pairs_and_presets(res: str, figs: str) -> dict:
+    from pnp.matching.plots import plot_chirp_pairs
+
+    out: dict = {}
     path = os.path.join(res, "chirp_pairs.json")
     if os.path.exists(path):
         pairs = _load(path)
         plot_chirp_pairs(pairs, os.path.join(figs, "chirp_pairs.png"))
-        table["chirp_pairs"] = {
+        out["chirp_pairs"] = {
             loss: {k: {kk: v for kk, v in r[k].items() if kk != "distance"} for k in ("displaced", "aligned")}
             for loss, r in pairs["losses"].items()
         }
     path = os.path.join(res, "preset_agreement.json")
     if os.path.exists(path):
-        table["presets"] = {k: {kk: v for kk, v in d.items() if not kk.startswith(("loss_fast", "loss_paper", "gradient_cosine"))}
-                            | {"gradient_cosine_min": d["gradient_cosine_min"]} for k, d in _load(path)["shifts"].items()}
-    table["threshold"] = thr
-    _write(os.path.join(res, "table.json"), table)
-    compact(res)
+        out["presets"] = {k: {kk: v for kk, v in d.items() if not kk.startswith(("loss_fast", "loss_paper", "gradient_cosine"))}
+                          | {"gradient_cosine_min": d["gradient_cosine_min"]} for k, d in _load(path)["shifts"].items()}
+    return out
 
 
 def main(argv=None) -> int:
