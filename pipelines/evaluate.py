@@ -320,14 +320,14 @@ def run_embed(stores: Sequence[str], out: str, method: str = "isomap", n_neighbo
               progress: bool = True, verbose: bool = True) -> dict:
     """Embedding of ``stores[0]`` (and side by side of the others); see the module docs.
     ``threads``: BLAS threads (None: the library's default)."""
-    from pnp.geometry.embedding import METHODS, _import_umap
+    from pnp.geometry.embedding import METHODS, import_umap
     from pnp.geometry.plots import plot_embedding
 
     _choice(method, "--method", METHODS)
     if threads is not None:
         _positive(threads, "--threads")
     if method == "umap":
-        _import_umap()
+        import_umap()
     _positive(n_neighbors, "--n-neighbors")
     _positive(n_components, "--n-components")
     if max_samples is not None:

@@ -196,7 +196,7 @@ class Embedding(TransformerMixin, BaseEstimator):
         check_optional_int(self.block_size, "block_size")
         check_bool(self.progress, "progress")
         if self.method == "umap":
-            _import_umap()
+            import_umap()
 
     def _fit_rows(self, n: int) -> np.ndarray:
         if self.max_samples is None or n <= self.max_samples:
@@ -255,7 +255,7 @@ class Embedding(TransformerMixin, BaseEstimator):
         self.embedding_ = self._transform_pca(Xf)
 
     def _fit_umap(self, Xf) -> None:
-        umap = _import_umap()
+        umap = import_umap()
         n, K = Xf.shape
         b = block_rows(K, self.block_size)
         data = np.concatenate([read_rows(Xf, a, min(a + b, n), "X") for a in range(0, n, b)]).astype(np.float32)
@@ -359,7 +359,7 @@ def embedding_quality(X, coords, nu, names=None, trust_samples: int = 4096, trus
     }
 
 
-def _import_umap():
+def import_umap():
     try:
         import umap  # noqa: F401
     except ImportError:

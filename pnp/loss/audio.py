@@ -131,8 +131,8 @@ class AudioSpectralLoss(nn.Module):
     @classmethod
     def from_store(cls, store_or_spec: Any, distance: str = "mrstft", storage_options: Any = None) -> "AudioSpectralLoss":
         """The loss of a store's synth (with its fixed parameters); see :meth:`SpectralLoss.from_store`."""
-        from pnp.loss.spectral import _spec_of
+        from pnp.loss.spectral import spec_of
 
-        spec = _spec_of(store_or_spec, storage_options)
+        spec = spec_of(store_or_spec, storage_options)
         synth = spec.build_synth()
         return cls(synth, spec.parametrization(synth), distance=distance)

@@ -133,7 +133,7 @@ class SpectralLoss(nn.Module):
         import pnp.scattering as sc
         from pnp.scattering.base import Representation
 
-        spec = _spec_of(store_or_spec, storage_options)
+        spec = spec_of(store_or_spec, storage_options)
         synth = spec.build_synth()
         param = spec.parametrization(synth)
         if isinstance(representation, Representation):
@@ -158,7 +158,7 @@ class SpectralLoss(nn.Module):
         return cls(synth, rep, param, distance=distance)
 
 
-def _spec_of(obj: Any, storage_options: Any = None):
+def spec_of(obj: Any, storage_options: Any = None):
     """The DatasetSpec of a store path / Store / StoreDataset / DatasetSpec."""
     from pnp.spec import DatasetSpec
     from pnp.store import Store, open_store
