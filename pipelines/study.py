@@ -40,11 +40,13 @@ VARIANTS: dict[str, dict[str, Any]] = {  # keys: pnp.vocabulary.STUDY_LOSSES (te
     "specl2": {"loss": "specl2", "spectral": True},
     "mss": {"loss": "mss", "spectral": True},
     "jtfs": {"loss": "jtfs", "spectral": True},
+    # SCRAPL: one random path of the store's JTFS per step, SGD behind 𝒫-Adam + 𝒫-SAGA (its prescription)
+    "scrapl": {"loss": "scrapl", "spectral": True},
 }
 #: the default selection (defined with the names, in :mod:`pnp.vocabulary`, for ``pnp study --help``)
 DEFAULT_LOSSES = STUDY_DEFAULT_LOSSES
 #: the slowest losses first, so that two workers finish together (measured step costs)
-COST_RANK = ("jtfs", "mrstft", "mss", "specl2", "pnp-pretrained", "pnp", "pnp-lm", "ploss")
+COST_RANK = ("jtfs", "scrapl", "mrstft", "mss", "specl2", "pnp-pretrained", "pnp", "pnp-lm", "ploss")
 #: test metrics of the study (the authors'), each per sound
 METRICS = ("jtfs_distance", "mrstft", "ploss")
 PROTOCOL, STUDY_JSON, STUDY_MD, RUNS, FIGURES = "protocol.json", "study.json", "study.md", "runs", "figures"
@@ -158,6 +160,9 @@ def _check(protocol: Protocol) -> None:
     st = pstore.open_store(protocol.store)
     if "audio" not in st:
         raise ValueError(f"the store {protocol.store} has no audio (store.audio = true in its spec): the encoders read it")
+    if "scrapl" in protocol.losses and st.spec().representation_name != "jtfs":
+        raise ValueError(f"--losses scrapl samples paths of the store's JTFS, but the store {protocol.store} holds "
+                         f"{st.spec().representation_name!r} features")
     needs_metric = [l for l in protocol.losses if VARIANTS[l]["loss"] == "pnp"]
     if needs_metric and "metric" not in st:
         raise ValueError(f"--losses {needs_metric[0]} needs the metric M, but the store {protocol.store} is "
@@ -304,7 +309,8 @@ def aggregate(protocol: Protocol, out: str) -> dict[str, Any]:
                      "steps_per_epoch": {l: protocol.trainer_options(l, 0)["steps_per_epoch"] for l in protocol.losses},
                      "batch_sizes": {l: protocol.trainer_options(l, 0)["batch_size"] for l in protocol.losses},
                      "optimiser": f"Adam lr {protocol.lr:g}" + (f", ReduceLROnPlateau(patience={protocol.lr_plateau}) on "
-                                                              "the validation loss" if protocol.lr_plateau is not None else ""),
+                                                              "the validation loss" if protocol.lr_plateau is not None else "")
+                     + ("; scrapl: SGD (same lr, no momentum) behind 𝒫-Adam + 𝒫-SAGA" if "scrapl" in protocol.losses else ""),
                      "test_weights": protocol.weights,
                      "paired_test": "two-sided Wilcoxon signed-rank over the test sounds; per sound, each loss's metric "
                                     "averaged over its seeds (seeds pooled by averaging)"},

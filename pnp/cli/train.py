@@ -2,8 +2,9 @@
 
 Usage::
 
-    pnp train STORE --loss ploss|pnp|mss|jtfs|mrstft|specl2 --out RUN_DIR [--epochs N] [--batch-size B]
-              [--lr LR] [--damping identity|diag|mean] [--lam L|max-eig-squared]
+    pnp train STORE --loss ploss|pnp|mss|jtfs|mrstft|specl2|scrapl --out RUN_DIR [--epochs N] [--batch-size B]
+              [--lr LR] [--optimizer adam|p-adam-saga|p-adam|p-saga] [--theta-is N]
+              [--damping identity|diag|mean] [--lam L|max-eig-squared]
               [--schedule constant|decay|lm|adaptive] [--accelerator A] [--brake B]
               [--lr-plateau PATIENCE] [--pretrain-epochs N] [--steps-per-epoch S] [--order chunks|samples]
               [--encoder scalogram|effnet-cqt] [--seed 0] [--loader-workers N] [--device auto|cpu|cuda]
@@ -35,13 +36,22 @@ from pnp.cli.options import (
     set_threads,
 )
 
-HELP = ("train an encoder (audio -> synth parameters) on a precompute store with the P-loss, PNP loss, or a "
-        "spectral loss (MSS, JTFS, MRSTFT, specl2)")
+HELP = ("train an encoder (audio -> synth parameters) on a precompute store with the P-loss, PNP loss, a "
+        "spectral loss (MSS, JTFS, MRSTFT, specl2) or SCRAPL (random JTFS paths)")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``train`` on ``subparsers`` (``func=run``)."""
-    from pnp.vocabulary import DAMPING_NAMES, ENCODER_KINDS, LAM0_AUTO, LOSSES, SCHEDULE_NAMES, SHUFFLES
+    from pnp.vocabulary import (
+        DAMPING_NAMES,
+        DEFAULT_SCRAPL_OPTIMIZER,
+        ENCODER_KINDS,
+        LAM0_AUTO,
+        LOSSES,
+        OPTIMIZERS,
+        SCHEDULE_NAMES,
+        SHUFFLES,
+    )
 
     p = subparsers.add_parser("train", help=HELP, description=HELP + ". Writes RUN_DIR/{config.json, "
                               "checkpoint.pt, best.pt, metrics.csv, metrics.json, loss_curves.png}.")
@@ -50,7 +60,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_out(p, "RUN_DIR", "run directory (new or empty; or --resume)")
     p.add_argument("--epochs", type=integer(1), default=30, metavar="N", help="number of epochs (>= 1, default 30)")
     add_batch_size(p, 32, "sounds")
-    p.add_argument("--lr", type=number(0, open_low=True), default=1e-3, help="Adam learning rate (> 0, default 1e-3)")
+    p.add_argument("--lr", type=number(0, open_low=True), default=1e-3,
+                   help="learning rate of Adam or of the path-wise optimiser's SGD (> 0, default 1e-3)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help=f"optimiser: {', '.join(OPTIMIZERS)} (default adam; --loss scrapl: {DEFAULT_SCRAPL_OPTIMIZER}, "
+                   "SCRAPL's SGD behind path-wise Adam and SAGA; the p-* optimisers need --loss scrapl)")
+    p.add_argument("--theta-is", type=integer(1), default=None, metavar="N",
+                   help="--loss scrapl: sample the JTFS paths by theta-IS probabilities measured on N training sounds "
+                   "(>= 1; costly; default: uniform)")
     p.add_argument("--damping", choices=DAMPING_NAMES, default=None,
                    help=f"PNP damping matrix: {', '.join(DAMPING_NAMES)} (default identity; --loss pnp)")
     p.add_argument("--lam", default=None, metavar="L", help=f"initial PNP damping lambda (>= 0, or {LAM0_AUTO} with "
@@ -98,10 +115,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--lam must be a finite number >= 0 (or {LAM0_AUTO}), got {args.lam}")
     if args.loss != "pnp" and (args.lam is not None or args.damping is not None):
         raise ValueError(f"--lam and --damping apply to --loss pnp only, not {args.loss}")
+    if args.loss != "scrapl" and args.optimizer not in (None, "adam"):
+        raise ValueError(f"--optimizer {args.optimizer} (SCRAPL's path-wise optimiser) applies to --loss scrapl only, "
+                         f"not {args.loss}; use --optimizer adam")
+    if args.loss != "scrapl" and args.theta_is is not None:
+        raise ValueError(f"--theta-is applies to --loss scrapl only, not {args.loss}")
     protocol: dict[str, Any] = {
         "accelerator": args.accelerator, "brake": args.brake, "lr_plateau": args.lr_plateau,
         "pretrain_epochs": args.pretrain_epochs, "steps_per_epoch": args.steps_per_epoch,
-        "order": args.order, "encoder_kind": args.encoder,
+        "order": args.order, "encoder_kind": args.encoder, "optimizer": args.optimizer, "theta_is": args.theta_is,
     }
     for name in ("accelerator", "brake"):
         if protocol[name] is not None and args.schedule not in ("lm", "adaptive"):

@@ -8,6 +8,8 @@
 * :class:`AudioSpectralLoss` — the PNP authors' DDSP baselines between rendered sounds: auraloss's
   MRSTFT (``"mrstft"``) or the linear-magnitude 6-scale STFT L2 (``"specl2"``)
   (:mod:`pnp.loss.audio`);
+* :class:`RandomPathJTFS`, :class:`RandomPathLoss` — SCRAPL, one random JTFS path per step
+  (:mod:`pnp.loss.scrapl`; θ-IS path probabilities: :mod:`pnp.loss.theta_is`);
 * :class:`ConstantDamping`, :class:`DecayDamping`, :class:`LevenbergMarquardt`,
   :class:`AdaptiveDamping` (the PNP authors' rule) — λ schedules (:mod:`pnp.loss.schedules`).
 """
@@ -24,6 +26,7 @@ from pnp.loss.schedules import (
     make_schedule,
     max_eig_squared,
 )
+from pnp.loss.scrapl import RandomPathJTFS, RandomPathLoss
 from pnp.loss.spectral import DISTANCES, SpectralLoss
 
 __all__ = [
@@ -38,6 +41,8 @@ __all__ = [
     "LevenbergMarquardt",
     "PNPLoss",
     "ParameterLoss",
+    "RandomPathJTFS",
+    "RandomPathLoss",
     "SpectralLoss",
     "make_schedule",
     "max_eig_squared",

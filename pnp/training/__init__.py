@@ -5,6 +5,8 @@
 * :class:`~pnp.training.trainer.Trainer` — the training loop with the P-loss, the PNP loss, or a
   spectral loss (MSS or JTFS) in the loop; per-epoch callbacks, checkpoint dicts and resume
   (:mod:`pnp.training.trainer`);
+* :class:`~pnp.training.pathwise.PathwiseSGD` — SCRAPL's 𝒫-Adam / 𝒫-SAGA in front of SGD
+  (:mod:`pnp.training.pathwise`);
 * :func:`~pnp.training.evaluate.score` — errors of trained weights on a split of their store
   (:mod:`pnp.training.evaluate`).
 
@@ -14,6 +16,8 @@ Run directories (``pnp train`` / ``pnp evaluate``) are written by the workflow
 
 from pnp.training.encoder import Encoder, LogScalogram
 from pnp.training.evaluate import compare_table, score
+from pnp.training.pathwise import PathwiseSGD
 from pnp.training.trainer import LOSSES, EpochEnd, Trainer, load_encoder
 
-__all__ = ["Encoder", "EpochEnd", "LogScalogram", "LOSSES", "Trainer", "load_encoder", "score", "compare_table"]
+__all__ = ["Encoder", "EpochEnd", "LogScalogram", "LOSSES", "PathwiseSGD", "Trainer", "load_encoder", "score",
+           "compare_table"]

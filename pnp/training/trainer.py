@@ -20,6 +20,11 @@ Losses (``loss``):
             rendered sound and the stored audio (the ICASSP 2023 DDSP baseline)
 ``specl2``  :class:`pnp.loss.AudioSpectralLoss`: the TASLP baseline, linear-magnitude 6-scale STFT
             L2 (n_fft 2048 … 64, hop n/4)
+``scrapl``  :class:`pnp.loss.RandomPathLoss`: SCRAPL, one random path of the store's JTFS per step
+            between the rendered and the stored sound (needs a JTFS store with audio); optimiser
+            ``p-adam-saga`` by default (SGD behind 𝒫-Adam and 𝒫-SAGA, :mod:`pnp.training.pathwise`);
+            validation compares each sound on one fixed path (a deterministic estimate of the
+            expected training loss); ``theta_is`` sets the path probabilities by θ-IS
 ==========  =======================================================================================
 
 Every epoch records (``history_``, one row per epoch; ``metrics.csv`` in a run directory): ``train_loss`` (mean
@@ -75,12 +80,15 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from pnp.checks import check_bool
 from pnp.vocabulary import (  # the shared names, defined without heavy imports
     DAMPING_NAMES,
+    DEFAULT_SCRAPL_OPTIMIZER,
     DEVICES,
     ENCODER_KINDS,
     LAM0_AUTO,
     LOSSES,
+    OPTIMIZERS,
     SCHEDULE_NAMES,
 )
 
@@ -157,8 +165,9 @@ class Objective:
     losses); ``mean_metric`` (P, P) is the damping matrix of ``damping="mean"``.
     """
 
-    def __init__(self, loss: str, dataset, damping: str = "identity", mean_metric: Any = None):
-        from pnp.loss import AudioSpectralLoss, ParameterLoss, PNPLoss, SpectralLoss
+    def __init__(self, loss: str, dataset, damping: str = "identity", mean_metric: Any = None,
+                 scrapl: Mapping[str, Any] | None = None):
+        from pnp.loss import AudioSpectralLoss, ParameterLoss, PNPLoss, RandomPathLoss, SpectralLoss
 
         self.loss = loss
         self.ploss = ParameterLoss()
@@ -172,6 +181,8 @@ class Objective:
             self.spectral = SpectralLoss.from_store(dataset, representation=loss)
         elif loss in ("mrstft", "specl2"):
             self.spectral = AudioSpectralLoss.from_store(dataset, distance=loss)
+        elif loss == "scrapl":  # scrapl: the SCRAPL options (p, use_rho_log1p, log1p_eps, grad_mult)
+            self.spectral = RandomPathLoss.from_store(dataset, **dict(scrapl or {}))
 
     def to(self, device: torch.device) -> "Objective":
         for m in (self.ploss, self.pnp, self.spectral):
@@ -190,11 +201,17 @@ class Objective:
             return self.spectral(nu_hat, target=batch["features"])
         if self.loss in ("mrstft", "specl2"):
             return self.spectral(nu_hat, audio=batch["audio"])
+        if self.loss == "scrapl":
+            return self.spectral(nu_hat, batch["audio"])
         return self.spectral(nu_hat, nu=nu)
 
     @torch.no_grad()
     def val(self, nu_hat: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        out = {"val_loss": self.train(nu_hat, batch, 0.0), "val_ploss": self.ploss(nu_hat, batch["nu"])}
+        if self.loss == "scrapl":  # one fixed path per sound, not a random one
+            val_loss = self.spectral.validation(nu_hat, batch["audio"], batch["index"].cpu())
+        else:
+            val_loss = self.train(nu_hat, batch, 0.0)
+        out = {"val_loss": val_loss, "val_ploss": self.ploss(nu_hat, batch["nu"])}
         if self.pnp is not None:
             out["val_pnp"] = self.pnp(nu_hat, batch["nu"], batch["metric"], lam=0.0)
         return out
@@ -299,18 +316,57 @@ def _batch_to(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[s
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+#: the SCRAPL options a run may set (:meth:`pnp.loss.RandomPathJTFS.from_spec`)
+SCRAPL_OPTIONS = ("p", "use_rho_log1p", "log1p_eps", "grad_mult")
+
+
+def _scrapl_options(loss: str, optimizer: Any, scrapl: Any, theta_is: Any) -> tuple[str, dict[str, Any], int | None]:
+    """(optimizer, scrapl options, theta_is) of a run, checked: the path-wise optimisers and the
+    SCRAPL options apply to ``loss="scrapl"`` only."""
+    if optimizer is None:
+        optimizer = DEFAULT_SCRAPL_OPTIMIZER if loss == "scrapl" else "adam"
+    _choice(optimizer, "optimizer", OPTIMIZERS)
+    if optimizer != "adam" and loss != "scrapl":
+        raise ValueError(f"optimizer {optimizer!r} (SCRAPL's path-wise optimiser) applies to loss='scrapl' only, "
+                         f"not {loss!r}; use optimizer 'adam'")
+    if scrapl is not None and not isinstance(scrapl, Mapping):
+        raise ValueError(f"scrapl must be a dict of SCRAPL options, got {type(scrapl).__name__}")
+    scrapl = dict(scrapl or {})
+    bad = sorted(set(scrapl) - set(SCRAPL_OPTIONS))
+    if bad:
+        raise ValueError(f"scrapl: unknown option(s) {bad}; allowed: {', '.join(SCRAPL_OPTIONS)}")
+    if theta_is is not None:
+        theta_is = _int(theta_is, "theta_is", 1)
+    if loss != "scrapl" and (scrapl or theta_is is not None):
+        raise ValueError(f"scrapl and theta_is apply to loss='scrapl' only, not {loss!r}")
+    return optimizer, scrapl, theta_is
+
+
 # ------------------------------------------------------------------------------ trainer
 class Trainer:
     """Train an encoder on a store (see the module docs).
 
     Parameters
     ----------
-    loss : {"ploss", "pnp", "mss", "jtfs", "mrstft", "specl2"}
+    loss : {"ploss", "pnp", "mss", "jtfs", "mrstft", "specl2", "scrapl"}
     epochs : int >= 1
         Total number of epochs, pretraining included (a resumed run trains up to this many).
     batch_size : int >= 1
     lr : float > 0
-        Adam learning rate.
+        Learning rate (of Adam, or of the SGD behind the path-wise optimisers).
+    optimizer : {"adam", "p-adam-saga", "p-adam", "p-saga"} or None
+        ``"adam"`` (default for every loss but ``scrapl``), or, for ``loss="scrapl"`` only,
+        SCRAPL's vanilla SGD behind 𝒫-Adam and 𝒫-SAGA (``"p-adam-saga"``, its default), one of
+        them, or plain Adam on the single-path gradients (:class:`~pnp.training.pathwise.PathwiseSGD`;
+        P-loss pretraining epochs always use Adam).
+    scrapl : dict, optional
+        ``loss="scrapl"``: options of :meth:`pnp.loss.RandomPathJTFS.from_spec` (``p``,
+        ``use_rho_log1p``, ``log1p_eps``, ``grad_mult``; defaults: p=2 and, on a log1p store, its
+        compression with grad_mult 1).
+    theta_is : int >= 1 or None
+        ``loss="scrapl"``: sample the paths by θ-IS probabilities measured on this many training
+        sounds when the SCRAPL phase starts (:func:`pnp.loss.theta_is.path_curvatures`; costly:
+        3 × up to 20 Hessian-vector products per path and parameter); None: uniform.
     damping : {"identity", "diag", "mean"} or None
         The PNP damping matrix D (``loss="pnp"`` only; default ``"identity"``).
     lam : float >= 0, "max-eig-squared" or None
@@ -355,7 +411,8 @@ class Trainer:
                  encoder: Mapping[str, Any] | None = None, accelerator: float | None = None,
                  brake: float | None = None, lr_plateau: int | None = None, pretrain_epochs: int = 0,
                  steps_per_epoch: int | None = None, order: str = "chunks", encoder_kind: str = "scalogram",
-                 cache_frontend: bool = False):
+                 cache_frontend: bool = False, optimizer: str | None = None,
+                 scrapl: Mapping[str, Any] | None = None, theta_is: int | None = None):
         from pnp.data import SHUFFLES
         from pnp.training.encoder import encoder_options
 
@@ -363,6 +420,7 @@ class Trainer:
         self.epochs = _int(epochs, "epochs", 1)
         self.batch_size = _int(batch_size, "batch_size", 1)
         self.lr = _float(lr, "lr", 0.0, lo_open=True)
+        self.optimizer, self.scrapl, self.theta_is = _scrapl_options(loss, optimizer, scrapl, theta_is)
         if damping is not None:
             _choice(damping, "damping", DAMPING_NAMES)
             if loss != "pnp" and damping != "identity":
@@ -391,12 +449,10 @@ class Trainer:
         self.seed = _int(seed, "seed", 0)
         self.num_workers = _int(num_workers, "num_workers", 0)
         self.device = _choice(device, "device", DEVICES)
-        if not isinstance(progress, bool):
-            raise ValueError(f"progress must be True or False, got {progress!r}")
+        check_bool(progress, "progress")
         self.progress = progress
         self.encoder_kind = _choice(encoder_kind, "encoder_kind", ENCODER_KINDS)
-        if not isinstance(cache_frontend, bool):
-            raise ValueError(f"cache_frontend must be True or False, got {cache_frontend!r}")
+        check_bool(cache_frontend, "cache_frontend")
         self.cache_frontend = cache_frontend
         if encoder is not None and not isinstance(encoder, Mapping):
             raise ValueError(f"encoder must be a dict of encoder keyword arguments, got {type(encoder).__name__}")
@@ -439,6 +495,8 @@ class Trainer:
                 f"loss='pnp' needs the metric M = JᵀJ, but the store {store} has none (features only); "
                 "precompute it with store.jacobian = true in its spec"
             )
+        if self.loss == "scrapl":
+            _check_scrapl_store(store, keys)
         if self.lam == LAM0_AUTO and self.loss == "pnp" and "eigvals" not in keys:
             raise ValueError(f"lam={LAM0_AUTO!r} needs the stored eigenvalues of M; the store {store} has none")
         train_fields, fields = self._fields(has_metric)
@@ -472,7 +530,7 @@ class Trainer:
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "lr": self.lr,
-            "optimizer": "adam",
+            "optimizer": self.optimizer,
             "damping": self.damping,
             "lam": self.lam,
             "schedule": self.schedule,
@@ -490,16 +548,38 @@ class Trainer:
             "cache_frontend": self.cache_frontend,
             "encoder": dict(encoder_config),
             "n_train": len(train_ds),
+            # the SCRAPL options (absent for the other losses: older run directories resume)
+            **({"scrapl": dict(self.scrapl), "theta_is": self.theta_is} if self.loss == "scrapl" else {}),
         }
 
     def _phase(self, epoch: int) -> str:
         """``"pretrain"`` for the P-loss epochs, else the run's loss."""
         return PRETRAIN if epoch < self.pretrain_epochs else self.loss
 
-    def _optimizers(self, model):
-        """A fresh Adam and its plateau scheduler (at the start, and again at the end of pretraining)."""
-        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+    def _optimizers(self, model, phase: str, objectives: Mapping[str, "Objective"]):
+        """A fresh optimiser for ``phase`` and its plateau scheduler (at the start, and again at
+        the end of pretraining): Adam, or the SCRAPL phase's path-wise SGD."""
+        if phase == PRETRAIN or self.optimizer == "adam":
+            optimizer: Any = torch.optim.Adam(model.parameters(), lr=self.lr)
+        else:
+            from pnp.training.pathwise import make_pathwise
+
+            optimizer = make_pathwise(self.optimizer, model.parameters(), objectives[self.loss].spectral.distance,
+                                      lr=self.lr)
         return optimizer, _plateau(optimizer, self.lr_plateau)
+
+    def _theta_is(self, run: "_Run", train_ds) -> list[float]:
+        """θ-IS path probabilities on the first ``theta_is`` training sounds, with the current
+        encoder (set into the SCRAPL loss; returned for the checkpoint)."""
+        from pnp.loss.theta_is import warmup
+
+        assert self.theta_is is not None  # called only for theta_is runs
+        batch = _batch_to(train_ds.get_batch(list(range(min(self.theta_is, len(train_ds))))), run.device)
+        loss = run.objectives[self.loss].spectral
+        probs = warmup(loss, run.model, batch["audio"], generator=torch.Generator().manual_seed(self.seed))
+        _logger(self.progress)(f"θ-IS: path probabilities in [{min(probs):.3g}, {max(probs):.3g}] "
+                               f"(uniform {1 / len(probs):.3g}) from {len(batch['audio'])} training sounds")
+        return probs
 
     # ---------------------------------------------------------------- training
     def fit(self, store: str | os.PathLike, callbacks: Sequence[Callable[[EpochEnd], None]] = (),
@@ -527,8 +607,10 @@ class Trainer:
         config = self.config(store, train_ds, model.config())
         model.to(device)
         run = _Run(model=model, config=config, device=device,
-                   schedule=training_schedule(self.schedule, lam0, self.accelerator, self.brake))
-        run.optimizer, run.plateau = self._optimizers(model)
+                   schedule=training_schedule(self.schedule, lam0, self.accelerator, self.brake),
+                   objectives=self._objectives(train_ds, val_ds, device))
+        start = int(checkpoint.get("epoch", 0)) if checkpoint is not None else 0  # the checkpoint's phase
+        run.optimizer, run.plateau = self._optimizers(model, self._phase(max(start - 1, 0)), run.objectives)
         self.schedule_ = schedule_description(run.schedule)
         if checkpoint is not None:
             run.restore(checkpoint)
@@ -542,7 +624,7 @@ class Trainer:
 
     def _train(self, run: "_Run", train_ds, val_ds, callbacks: list) -> None:
         """The epochs from ``run.start`` to ``epochs``."""
-        objectives = self._objectives(train_ds, val_ds, run.device)
+        objectives = run.objectives
         samples = None if self.steps_per_epoch is None else self.steps_per_epoch * self.batch_size
         loader = make_loader_for(train_ds, self, samples)
         val_loader = make_loader_for(val_ds, self, None, shuffle=False)
@@ -553,8 +635,10 @@ class Trainer:
         for epoch in range(run.start, self.epochs):
             phase = self._phase(epoch)
             if self.pretrain_epochs and epoch == self.pretrain_epochs:  # the switch: start afresh
-                run.optimizer, run.plateau = self._optimizers(run.model)
+                run.optimizer, run.plateau = self._optimizers(run.model, phase, objectives)
                 run.best_val, run.best_epoch = math.inf, None
+            if phase == "scrapl" and self.theta_is is not None and run.scrapl_probs is None:
+                run.scrapl_probs = self._theta_is(run, train_ds)
             row = self._epoch(epoch, phase, run.model, objectives[phase], run.optimizer, run.schedule, loader,
                               val_loader, run.device)
             improved = run.end_epoch(row, epoch)
@@ -573,7 +657,7 @@ class Trainer:
     def _objectives(self, train_ds, val_ds, device) -> dict[str, Objective]:
         """The objective of each phase (the loss; the P-loss while pretraining), on ``device``."""
         mean_metric = train_ds.mean_metric() if self.loss == "pnp" and self.damping == "mean" else None
-        objectives = {self.loss: Objective(self.loss, val_ds, self.damping, mean_metric).to(device)}
+        objectives = {self.loss: Objective(self.loss, val_ds, self.damping, mean_metric, scrapl=self.scrapl).to(device)}
         if self.pretrain_epochs:
             objectives[PRETRAIN] = Objective("ploss", val_ds).to(device)
         return objectives
@@ -655,6 +739,9 @@ class _Run:
     best_val: float = math.inf
     best_epoch: int | None = None
     start: int = 0
+    #: the objective of each phase; the θ-IS path probabilities of a SCRAPL run once measured
+    objectives: dict[str, Any] = field(default_factory=dict)
+    scrapl_probs: list[float] | None = None
 
     def end_epoch(self, row: dict[str, Any], epoch: int) -> bool:
         """Record the epoch's row (and step the plateau scheduler); whether it is the best so far."""
@@ -673,7 +760,8 @@ class _Run:
                 "schedule": self.schedule.state_dict(), "epoch": self.history[-1]["epoch"] if self.history else 0,
                 "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if cuda else None},
                 "config": self.config, "history": list(self.history),
-                "best_val_loss": self.best_val if self.best_epoch else None, "best_epoch": self.best_epoch}
+                "best_val_loss": self.best_val if self.best_epoch else None, "best_epoch": self.best_epoch,
+                **({"scrapl_probs": list(self.scrapl_probs)} if self.scrapl_probs is not None else {})}
 
     def restore(self, ck: Mapping[str, Any]) -> None:
         """Load a :meth:`checkpoint` dict; ``ValueError`` if its configuration differs."""
@@ -689,8 +777,24 @@ class _Run:
         if self.device.type == "cuda" and ck["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(ck["rng"]["cuda"])
         self.history = list(ck["history"])
+        if ck.get("scrapl_probs") is not None:  # θ-IS measured before the checkpoint: not again
+            self.scrapl_probs = [float(p) for p in ck["scrapl_probs"]]
+            self.objectives["scrapl"].spectral.distance.set_probabilities(self.scrapl_probs)
         self.best_val = math.inf if ck["best_val_loss"] is None else float(ck["best_val_loss"])
         self.best_epoch, self.start = ck["best_epoch"], int(ck["epoch"])
+
+
+def _check_scrapl_store(store: str, keys: set) -> None:
+    """SCRAPL compares sounds on the store's own JTFS: the store needs both."""
+    from pnp.store import open_store
+
+    if "audio" not in keys:
+        raise ValueError(f"loss='scrapl' compares the rendered sound with the stored one, but the store {store} has no "
+                         "audio (store.audio = true in its spec)")
+    name = open_store(store).spec().representation_name
+    if name != "jtfs":
+        raise ValueError(f"loss='scrapl' samples paths of the store's JTFS, but the store {store} holds {name!r} "
+                         "features (representation.name = \"jtfs\" in its spec)")
 
 
 def make_loader_for(ds, trainer: "Trainer", samples_per_epoch: int | None, shuffle: bool = True):

@@ -19,7 +19,10 @@ PAD_MODES = ("reflect", "zero")
 
 
 def _positive_int(value, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+    """``value`` as an int >= ``low``: ``TypeError`` for a non-integer (as kymatio), ``ValueError`` below ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {low}, got {type(value).__name__} {value!r}")
+    if value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
 
@@ -94,6 +97,21 @@ def _positions(index: np.ndarray, device) -> slice | torch.Tensor:
     if index.size and np.array_equal(index, np.arange(index[0], index[0] + index.size)):
         return slice(int(index[0]), int(index[0]) + index.size)
     return torch.as_tensor(index, device=device)
+
+
+def windowed_filter_tensors(op: WindowedFilter, dtype: torch.dtype, device) -> dict:
+    """A :class:`~.plan.WindowedFilter` as the tensors of :func:`~.core.windowed_filter`
+    (taps complex of ``dtype``'s precision, on ``device``)."""
+    cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+    return dict(blocks=torch.as_tensor(op.blocks, device=device), taps=torch.as_tensor(op.taps, dtype=cdtype, device=device),
+                L_out=op.L_out, real=op.real, shared=op.shared, whole=op.whole)
+
+
+def stage_tensors(stage: FrequencyStage, dtype: torch.dtype, device) -> dict:
+    """A :class:`~.plan.FrequencyStage` as the tensors of :func:`~.core.frequency_stage`."""
+    cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+    return dict(W=torch.as_tensor(stage.W, dtype=cdtype, device=device),
+                average=torch.as_tensor(stage.average, dtype=dtype, device=device), layout=(stage.n_real, stage.n_pairs))
 
 
 class TimeFrequencyScattering(Representation):
@@ -229,9 +247,10 @@ class TimeFrequencyScattering(Representation):
         self.log2_stride = _log2_stride(stride, "stride", self.average, "T", log2_T)
         self.log2_stride_fr = _log2_stride(stride_fr, "stride_fr", self.average_fr, "F", log2_F)
         #: kymatio's attributes: the averaging widths (``T``: ``2**J`` for None, 0 and 'global';
-        #: ``F``: ``2**J_fr`` for None and 'global', 0 without frequential averaging) and the strides
+        #: ``F``: ``2**J_fr`` for None, 0 and 'global' — ``average`` / ``average_fr`` tell whether
+        #: there is averaging) and the strides
         self.T = self.T_support
-        self.F = self.F_support if self.average_fr else 0
+        self.F = self.F_support
         self.stride = 2**self.log2_stride
         self.stride_fr = 2**self.log2_stride_fr
 
@@ -312,25 +331,13 @@ class TimeFrequencyScattering(Representation):
     def _ops(self, dtype: torch.dtype, device: torch.device) -> dict:
         key = (dtype, device)
         if key not in self._ops_cache:
-            cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
             p = self.plan
 
             def wf(op: WindowedFilter) -> dict:
-                return dict(
-                    blocks=torch.as_tensor(op.blocks, device=device),
-                    taps=torch.as_tensor(op.taps, dtype=cdtype, device=device),
-                    L_out=op.L_out,
-                    real=op.real,
-                    shared=op.shared,
-                    whole=op.whole,
-                )
+                return windowed_filter_tensors(op, dtype, device)
 
             def st(stage: FrequencyStage) -> dict:
-                return dict(
-                    W=torch.as_tensor(stage.W, dtype=cdtype, device=device),
-                    average=torch.as_tensor(stage.average, dtype=dtype, device=device),
-                    layout=(stage.n_real, stage.n_pairs),
-                )
+                return stage_tensors(stage, dtype, device)
 
             pad_index = None  # zero padding: torch.nn.functional.pad in the core
             if self.pad_mode == "reflect":
@@ -421,7 +428,7 @@ class TimeFrequencyScattering(Representation):
 
     def _check_signal(self, x: torch.Tensor, name: str) -> None:
         if not isinstance(x, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor of shape (..., {self.N}), got {type(x).__name__}")
+            raise TypeError(f"{name} must be a torch.Tensor of shape (..., {self.N}), got {type(x).__name__}")
         if x.dim() < 1 or x.shape[-1] != self.N:
             raise ValueError(f"{name} must have shape (..., N) with N = {self.N} (the shape argument), got {tuple(x.shape)}")
         if x.dtype not in (torch.float32, torch.float64):

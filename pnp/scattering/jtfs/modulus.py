@@ -224,7 +224,7 @@ class _MatmulModulusSum(torch.autograd.Function):
         chunks = []
         for t in range(0, X.shape[-1], ctx.step):
             Y = torch.matmul(W, X[..., t : t + ctx.step])
-            s = _safe_sign(Y, _abs(Y))
+            s = _safe_sign(Y, modulus(Y))  # modulus, not _abs: finite second derivatives (HVPs) where Y = 0
             chunks.append(torch.matmul(WH, grad.unsqueeze(-1) * s))
         return torch.cat(chunks, dim=-1), None, None, None
 
