@@ -171,6 +171,23 @@ def _out_name(split: str, stem: str, ext: str) -> str:
     return f"{stem}.{ext}" if (split == "test" and stem == "evaluation") else f"{stem}_{split}.{ext}"
 
 
+def weights_file(run_dir: str | os.PathLike, weights: str = "best") -> str:
+    """``run_dir/best.pt`` (``weights="final"``: ``checkpoint.pt``); ``FileNotFoundError`` without
+    the directory or the file, ``ValueError`` for another ``weights``."""
+    from pnp.training.evaluate import WEIGHTS
+
+    run_dir = os.path.abspath(os.fspath(run_dir))
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"no run directory {run_dir}")
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(map(repr, WEIGHTS))}, got {weights!r}")
+    name = BEST if weights == "best" else CHECKPOINT
+    path = os.path.join(run_dir, name)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no {name} in {run_dir} (not a training run, or no epoch finished yet)")
+    return path
+
+
 def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 64, device: str = "cpu",
              progress: bool = True, write: bool = True, weights: str = "best",
              max_samples: int | None = None) -> dict[str, Any]:
@@ -184,17 +201,10 @@ def evaluate(run_dir: str | os.PathLike, split: str = "test", batch_size: int = 
     ``ploss``) and the scatter plot ``predictions_<split>.png``.  Raises ``FileNotFoundError``
     without a run / store, ``ValueError`` for bad arguments.
     """
-    from pnp.training.evaluate import WEIGHTS, score
+    from pnp.training.evaluate import score
 
     run_dir = os.path.abspath(os.fspath(run_dir))
-    if not os.path.isdir(run_dir):
-        raise FileNotFoundError(f"no run directory {run_dir}")
-    if weights not in WEIGHTS:
-        raise ValueError(f"weights must be one of {', '.join(map(repr, WEIGHTS))}, got {weights!r}")
-    name = BEST if weights == "best" else CHECKPOINT
-    path = os.path.join(run_dir, name)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no {name} in {run_dir} (not a training run, or no epoch finished yet)")
+    path = weights_file(run_dir, weights)
     result, arr = score(path, split=split, batch_size=batch_size, device=device, progress=progress,
                         max_samples=max_samples, label=os.path.basename(run_dir))
     result = {"run_dir": run_dir, "weights": weights, **result}
@@ -216,4 +226,4 @@ def _write_evaluation(run_dir: str, split: str, result: Mapping[str, Any], arr: 
 
 
 __all__ = ["BEST", "CHECKPOINT", "CONFIG", "METRICS_CSV", "METRICS_JSON", "PLOT", "RUN_FILES", "RunDirectory",
-           "RunDirectoryError", "evaluate", "fit_run", "save_torch", "train", "write_csv"]
+           "RunDirectoryError", "evaluate", "fit_run", "save_torch", "train", "weights_file", "write_csv"]

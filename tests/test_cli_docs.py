@@ -6,7 +6,7 @@ chains split); a synopsis line (``[--k 5]``, ``a|b``, ``STORE``) is not an examp
 commands on the demo store run in document order in a scratch directory where
 ``data/stores/demo.zarr`` is the tiny test store (with audio), with the overrides below for a
 27-sample store; the others (precompute of the real specs, other stores, the 4-s DTFA experiments,
-the study) are parsed only: their workflows run in their own test modules on tiny settings.
+the study, matching) are parsed only: their workflows run in their own test modules on tiny settings.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pnp.cli import build_parser, main
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: commands run as written (plus OVERRIDES); everything else is parsed only
-RUN = ("list", "synth", "store", "train", "evaluate", "knn", "embed")
+RUN = ("list", "synth", "store", "train", "evaluate", "predict", "knn", "embed")
 #: appended for the 27-sample store (argparse: the last value of an option wins)
 OVERRIDES = {"embed": ["--n-neighbors", "5", "--quiet"], "knn": ["--quiet"], "train": ["--quiet"],
-             "evaluate": ["--quiet"], "store verify": ["--quiet"]}
+             "evaluate": ["--quiet"], "predict": ["--quiet"], "store verify": ["--quiet"]}
 SYNOPSIS = ("[", "|", "STORE", "RUN_DIR", "SPEC", "DIR", "...")
 
 
@@ -60,8 +60,8 @@ EXAMPLES = examples()
 
 
 def test_the_docs_have_examples_of_every_command():
-    assert {argv[0] for _, argv in EXAMPLES} >= {"list", "synth", "precompute", "store", "train", "evaluate", "study",
-                                                 "knn", "embed", "landscape", "match", "chirp-pairs"}
+    assert {argv[0] for _, argv in EXAMPLES} >= {"list", "synth", "precompute", "store", "train", "evaluate", "predict",
+                                                 "study", "knn", "embed", "landscape", "match", "chirp-pairs"}
 
 
 @pytest.mark.parametrize("where, argv", EXAMPLES, ids=[f"{w} {' '.join(a)[:60]}" for w, a in EXAMPLES])
@@ -76,6 +76,8 @@ def _runnable(argv: list[str]) -> bool:
     """A cheap command on the demo store, or on a run directory an earlier example wrote."""
     stores = [a for a in argv if a.endswith(".zarr")]
     runs = [a for a in argv if a.startswith("runs/")] if argv[0] == "evaluate" else []
+    if argv[0] == "predict":  # its run directory (the sounds may be files an earlier example wrote)
+        runs = [argv[1]]
     return argv[0] in RUN and all(a == "data/stores/demo.zarr" for a in stores) and all(Path(r).is_dir() for r in runs)
 
 

@@ -19,8 +19,8 @@ from pnp.allocator import tune_malloc
 from pnp.cli.options import Parser
 
 #: sub-command modules, in the order ``pnp --help`` lists them
-COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs", "train", "evaluate", "study", "knn", "embed",
-            "listing", "spec")
+COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs", "train", "evaluate", "predict", "study",
+            "knn", "embed", "listing", "spec")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,19 +82,29 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _fail(args.command, f"{type(err).__name__}: {err}")
     except KeyboardInterrupt:
-        print(f"pnp {args.command}: interrupted; what was finished is kept: run the same command again to resume",
-              file=sys.stderr)
+        hint = RESUME_HINTS.get(args.command, "")
+        print(f"pnp {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 
+#: what Ctrl-C leaves, for the commands that resume
+RESUME_HINTS = {
+    "precompute": "; what was finished is kept: run the same command again to resume",
+    "study": "; finished runs are kept: run the same command again to resume",
+    "train": "; the last finished epoch is kept: run the same command with --resume to continue",
+}
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
-    """``ValueError`` unless ``--out`` (and ``pnp synth``'s ``--plot``) can be written."""
+    """``ValueError`` unless ``--out`` (and ``pnp synth``'s ``--plot``, ``pnp predict``'s
+    ``--resynth``) can be written; ``--out`` is a file for ``synth`` and ``predict``."""
     from pnp.files import check_output_path
 
-    for option in ("out", "plot"):
+    for option in ("out", "plot", "resynth"):
         path = getattr(args, option, None)
         if isinstance(path, str):
-            check_output_path(path, f"--{option}", directory=args.command != "synth")
+            is_file = option == "plot" or (option == "out" and args.command in ("synth", "predict"))
+            check_output_path(path, f"--{option}", directory=not is_file)
 
 
 def _fail(command: str, message: str) -> int:

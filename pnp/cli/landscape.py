@@ -46,9 +46,10 @@ def power_of_two(text: str) -> int:
     return value
 
 
-def add_common(p: argparse.ArgumentParser, loss: bool = True) -> None:
+def add_common(p: argparse.ArgumentParser, loss: bool = True, synths: tuple[str, ...] = SYNTHS) -> None:
     """Options shared by the DTFA commands (synth, loss, representation, execution, output)."""
-    p.add_argument("--synth", choices=SYNTHS, default="amchirp", help="synthesizer: amchirp (default) or arpeggio")
+    p.add_argument("--synth", choices=synths, default="amchirp",
+                   help=f"synthesizer: {', '.join(synths)} (default amchirp)")
     if loss:
         p.add_argument("--loss", choices=LOSSES, required=True, help="representation of the loss: jtfs or mss")
     p.add_argument(
@@ -112,8 +113,10 @@ def parse_point(text: str, name: str, problem: Any) -> Any:
     return np.asarray(values, dtype=np.float64)
 
 
-def build_problem(args: argparse.Namespace, loss: str | None = None, use_loss_config: bool = True):
-    """Set the threads and build the MatchingProblem from the common options."""
+def build_problem(args: argparse.Namespace, loss: str | None = None, use_loss_config: bool = True,
+                  free: tuple[str, ...] | None = None, fixed: dict[str, float] | None = None):
+    """Set the threads and build the MatchingProblem from the common options (``free`` /
+    ``fixed``: the free parameters and the values of the others, default the synth's)."""
     from pnp.matching import make_problem
 
     loss = loss or args.loss
@@ -127,6 +130,8 @@ def build_problem(args: argparse.Namespace, loss: str | None = None, use_loss_co
         decimation=decimation,
         synth_config=parse_config(args.synth_config, "synth-config"),
         loss_config=loss_config,
+        free=free,
+        fixed=fixed,
     )
 
 
@@ -179,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     problem = build_problem(args)
     N = problem.n_samples
     shift = parse_shift(args.shift, "shift", N) if args.shift is not None else 0
-    random_shift = parse_random_shift(args.random_shift, N) if args.random_shift is not None else None
+    random_shift = parse_random_shift(args.random_shift, N, "--random-shift") if args.random_shift is not None else None
     target = parse_point(args.target, "target", problem) if args.target is not None else None
     out = prepare_out(args.out)  # after every option is validated: a refused command creates nothing
     land = compute_landscape(

@@ -17,7 +17,10 @@ magnitude (JTFS vs MSS, shifted vs not), and this makes the comparison independe
 
 :func:`init_points` draws initial points: ``far`` (ν-distance to the target ≥ 1, half the box
 width), ``near`` (distance in [0.05, 0.2], about one or two grid steps of the 20-point grid),
-``anywhere`` (uniform in the box).
+``anywhere`` (uniform in the box); :func:`grid_nodes` the nodes of a regular grid (the
+``grid`` initialisation of ``pnp match`` starts from the ones of lowest loss).
+
+:func:`adam` is the alternative step rule: projected Adam with a fixed learning rate.
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from pnp.checks import check_int
+
 INIT_SCHEMES = ("far", "near", "anywhere")
+#: default Adam learning rate (ν units per step)
+ADAM_LR = 0.02
 #: ν-distance bounds of the init schemes
 FAR_MIN = 1.0
 NEAR_RANGE = (0.05, 0.2)
@@ -68,8 +75,7 @@ def bold_driver(
     updated once per iteration.
     """
     nu = np.array(nu0, dtype=np.float64, ndmin=2)
-    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 0:
-        raise ValueError(f"iters must be an integer >= 0, got {iters!r}")
+    check_int(iters, "iters", 0)
     if not (up > 1 and 0 < down < 1):
         raise ValueError(f"need up > 1 and 0 < down < 1, got up={up}, down={down}")
     lo, hi = bounds
@@ -114,12 +120,61 @@ def bold_driver(
     return res
 
 
+def adam(
+    fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    nu0: Any,
+    iters: int = 100,
+    lr: float = ADAM_LR,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    bounds: tuple[float, float] = (-1.0, 1.0),
+    target_nu: Any = None,
+    progress: Any = None,
+) -> DescentResult:
+    """Projected Adam (Kingma & Ba 2015) from ``nu0`` (B, P): every step is taken (``accepted``
+    all true) and projected onto the box; ``lr`` in ν units (each coordinate moves by about
+    ``lr`` per step at first).  The recorded loss is that of each iterate (it may increase).
+    ``fn``, ``progress``, ``target_nu``: as :func:`bold_driver`."""
+    nu = np.array(nu0, dtype=np.float64, ndmin=2)
+    check_int(iters, "iters", 0)
+    if not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    (b1, b2), (lo, hi) = betas, bounds
+    B, P = nu.shape
+    loss, grad = (np.asarray(v, dtype=np.float64) for v in fn(nu))
+    m, v = np.zeros((B, P)), np.zeros((B, P))
+    hist_nu, hist_loss = [nu.copy()], [loss.copy()]
+    for t in range(1, int(iters) + 1):
+        g = np.nan_to_num(grad)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        nu = np.clip(nu - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps), lo, hi)
+        loss, grad = (np.asarray(x, dtype=np.float64) for x in fn(nu))
+        hist_nu.append(nu.copy())
+        hist_loss.append(loss.copy())
+        if progress is not None:
+            progress.update(1)
+    losses = np.stack(hist_loss)
+    res = DescentResult(nu=np.stack(hist_nu), loss=losses, lr=np.full_like(losses, float(lr)),
+                        trial_loss=losses[1:].copy(), accepted=np.ones((int(iters), B), dtype=bool))
+    if target_nu is not None:
+        res.distance = np.linalg.norm(res.nu - np.asarray(target_nu, dtype=np.float64), axis=-1)
+    return res
+
+
+def grid_nodes(n_per_axis: int, dim: int) -> np.ndarray:
+    """The ``n_per_axis ** dim`` nodes (n, dim) of the regular grid of the box's interior:
+    ``n_per_axis`` points per axis at ν = -1 + (2k + 1) / n_per_axis (cell centres)."""
+    check_int(n_per_axis, "grid points per parameter", 1)
+    axis = -1.0 + (2.0 * np.arange(n_per_axis) + 1.0) / n_per_axis
+    return np.stack(np.meshgrid(*[axis] * dim, indexing="ij"), axis=-1).reshape(-1, dim)
+
+
 def init_points(scheme: str, n: int, target_nu: Any, seed: int = 0) -> np.ndarray:
     """``n`` initial points (n, P) in the box [-1, 1]^P for ``scheme`` (see module docstring)."""
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; choose one of {', '.join(INIT_SCHEMES)}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"number of initialisations must be an integer >= 1, got {n!r}")
+    check_int(n, "number of initialisations", 1)
     target_nu = np.asarray(target_nu, dtype=np.float64)
     P = target_nu.size
     rng = np.random.default_rng(seed)

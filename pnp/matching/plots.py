@@ -182,6 +182,48 @@ def plot_match_summary(summary: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
+def plot_audio_match(summary: dict[str, Any], target: np.ndarray, resynthesis: np.ndarray, sample_rate: float,
+                     path: str) -> None:
+    """The figure of ``pnp match --target-audio``: loss (log scale) and each free parameter (ν)
+    over iterations for every initialisation of the first shift (the lowest-loss one bold; the
+    truth dotted when known), and the target vs resynthesis log-scalograms."""
+    from pnp.audio_figures import draw_comparison
+
+    plt = _plt()
+    run = summary["runs"][0]
+    loss, nu = np.asarray(run["loss"], dtype=float), np.asarray(run["nu"], dtype=float)  # (n, T+1), (n, T+1, P)
+    best = run["best"]["init"]
+    fig = plt.figure(figsize=(12, 7.5), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 1.1])
+    ax_loss, ax_nu = top.subplots(1, 2)
+    for k in range(loss.shape[0]):
+        ax_loss.plot(np.maximum(loss[k], 1e-300), lw=2.0 if k == best else 0.8, alpha=1.0 if k == best else 0.5,
+                     label=f"init {k}" + (" (lowest loss)" if k == best else ""))
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("iteration")
+    ax_loss.set_ylabel(f"{summary['loss'].upper()} loss")
+    ax_loss.legend(fontsize=7)
+    colors = [f"C{j}" for j in range(nu.shape[2])]
+    for j, name in enumerate(summary["free"]):
+        for k in range(nu.shape[0]):
+            ax_nu.plot(nu[k, :, j], color=colors[j], lw=2.0 if k == best else 0.6, alpha=1.0 if k == best else 0.4,
+                       label=name if k == best else None)
+        if summary.get("target_nu") is not None:
+            ax_nu.axhline(summary["target_nu"][j], color=colors[j], ls=":", lw=1)
+    ax_nu.set_ylim(-1.05, 1.05)
+    ax_nu.set_xlabel("iteration")
+    ax_nu.set_ylabel("normalised parameter nu" + (" (dotted: truth)" if summary.get("target_nu") else ""))
+    ax_nu.legend(fontsize=7, ncol=2)
+    theta = ", ".join(f"{k} {v:.4g}" for k, v in run["best"]["theta"].items())
+    top.suptitle(f"{summary['synth']['name']} {summary['loss'].upper()}, init {summary['init']}, "
+                 f"{summary['n_inits']} inits, {summary['optimizer']}: lowest loss {run['best']['loss']:.3g} at {theta}",
+                 fontsize=10)
+    draw_comparison(bottom.subplots(1, 2, sharey=True), target, resynthesis, sample_rate,
+                    ("target (as conditioned)", "resynthesis (lowest-loss init)"))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def draw_shift_sweep(ax, items: Sequence[tuple[str, dict[str, Any]]], threshold: float | None = None) -> None:
     """Final distance (mean, min–max, points) per shift for each ``(label, summary)``."""
     offsets = np.linspace(-0.15, 0.15, len(items)) if len(items) > 1 else [0.0]

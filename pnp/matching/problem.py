@@ -24,7 +24,7 @@ computes the *same filters in Hz and seconds* on the sound decimated by ``D`` (a
 low-pass + subsampling): ``J = 12 - log2 D``, ``T = 2**13 / D``, ``N = 2**15 / D``.  The chirps
 have no energy near the top of the spectrum (≤ 0.9 kHz for the AM chirp at f_c = 512 Hz,
 ≤ 1.5 kHz for the arpeggio), so the decimated transform differs from the paper's only by its
-(empty) top octaves; it is 4–6× cheaper (on 12 random points, shift 0 and 1024: loss
+(empty) top octaves, at a fraction of the cost (``benchmarks/landscape.py``; on 12 random points, shift 0 and 1024: loss
 correlation with the paper's preset 0.99997, gradient cosine >= 0.999; see the README and
 ``docs/results/preset_agreement.json``).  ``D`` is 4 for ``amchirp`` and 2 for ``arpeggio``;
 :func:`make_loss` checks that the decimation keeps ≥ 1 - 1e-4 of the energy of test sounds.
@@ -53,6 +53,10 @@ MSS_PAPER: dict[str, Any] = dict(window_sizes=(32, 64, 128, 256, 512, 1024), hop
 #: decimation of the "fast" JTFS preset, per synth (see module docstring)
 FAST_DECIMATION = {"amchirp": 4, "arpeggio": 2}
 LOSSES = ("jtfs", "mss")
+#: the synths a problem can be built for, and their default free parameters (the others fixed:
+#: f_c = 512 Hz for the AM chirp, as in the Mesostructures paper)
+SYNTHS = ("amchirp", "arpeggio", "ftm")
+DEFAULT_FREE = {"amchirp": ("f_m", "gamma"), "arpeggio": ("f_m", "gamma"), "ftm": ("omega", "tau", "p", "D", "alpha")}
 PRESETS = ("fast", "paper")
 #: fraction of energy the decimation may drop before ``make_loss`` refuses it
 MAX_DROPPED_ENERGY = 1e-4
@@ -285,6 +289,17 @@ class MatchingProblem:
         with torch.no_grad():
             return self.loss.features(self.render(nu, check_shift(shift, self.n_samples))).detach()
 
+    def audio_features(self, audio: Any) -> torch.Tensor:
+        """Φ x (1, K), detached, of a sound ``audio`` (N,) in the synth's format (its rate and
+        length: :func:`pnp.audio.condition`), in the problem's dtype."""
+        x = torch.as_tensor(np.asarray(audio, dtype=np.float64), dtype=self.dtype).reshape(1, -1)
+        if x.shape[1] != self.n_samples:
+            raise ValueError(f"target audio must have {self.n_samples} samples (the synth's length), got {x.shape[1]}")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("target audio must be finite")
+        with torch.no_grad():
+            return self.loss.features(flush_tiny(x)).detach()
+
     def evaluate(
         self,
         nu: Any,
@@ -347,17 +362,20 @@ def make_problem(
     synth_config: dict[str, Any] | None = None,
     loss_config: dict[str, Any] | None = None,
     fixed: dict[str, float] | None = None,
-    free: Sequence[str] = ("f_m", "gamma"),
+    free: Sequence[str] | None = None,
     dtype: torch.dtype = torch.float32,
     check_band: bool = True,
 ) -> MatchingProblem:
     """Build a :class:`MatchingProblem` by names (``ValueError`` for unknown names/values).
 
-    ``check_band``: refuse a JTFS decimation that drops more than :data:`MAX_DROPPED_ENERGY`
-    of the energy of the sounds at the corners and centre of the free parameter box.
+    ``free``: the free parameters (default :data:`DEFAULT_FREE` of the synth); ``fixed``: values
+    of the others (see :class:`MatchingProblem`).  ``check_band``: refuse a JTFS decimation that
+    drops more than :data:`MAX_DROPPED_ENERGY` of the energy of the sounds at the corners and
+    centre of the free parameter box.
     """
-    if synth not in ("amchirp", "arpeggio"):
-        raise ValueError(f"unknown synth {synth!r}; choose one of amchirp, arpeggio")
+    if synth not in SYNTHS:
+        raise ValueError(f"unknown synth {synth!r}; choose one of {', '.join(SYNTHS)}")
+    free = DEFAULT_FREE[synth] if free is None else tuple(free)
     s = pnp.synth.get(synth, **(synth_config or {}))
     fl = make_loss(loss, s, preset=preset, decimation=decimation, **(loss_config or {}))
     problem = MatchingProblem(s, fl, free=free, fixed=fixed, dtype=dtype)

@@ -88,10 +88,9 @@ def score(weights: str | os.PathLike, split: str = "test", batch_size: int = 64,
     return _result(split, max_samples, config, ck, ds, scorer, arr), arr
 
 
-def _dataset(config: Mapping[str, Any], split: str, max_samples: int | None):
-    """The split of the run's store (θ, ν, features, metric if stored; audio), in float64;
-    ``ValueError`` if the store is not the one the run was trained on."""
-    from pnp.data import StoreDataset
+def open_run_store(config: Mapping[str, Any]):
+    """The :class:`pnp.store.Store` a run (its ``config``) was trained on; ``FileNotFoundError``
+    when it is gone, ``ValueError`` when the store there has another spec."""
     from pnp.store import open_store
 
     store = config["store"]
@@ -101,8 +100,65 @@ def _dataset(config: Mapping[str, Any], split: str, max_samples: int | None):
     if opened.attrs.get("spec_hash") != config.get("store_spec_hash"):
         raise ValueError(f"the store at {store} is not the one the run was trained on (spec hash "
                          f"{opened.attrs.get('spec_hash')} vs {config.get('store_spec_hash')})")
+    return opened
+
+
+def _dataset(config: Mapping[str, Any], split: str, max_samples: int | None):
+    """The split of the run's store (θ, ν, features, metric if stored; audio), in float64;
+    ``ValueError`` if the store is not the one the run was trained on."""
+    from pnp.data import StoreDataset
+
+    opened = open_run_store(config)
     fields = ["theta", "nu", "features"] + (["metric"] if opened.has_metric else [])
     return StoreDataset(opened, split=split, fields=fields, input="audio", dtype=torch.float64, limit=max_samples)
+
+
+class SoundDistances:
+    """The distances of the module docs between renderings and reference sounds, for a store's
+    spec: JTFS through the store's representation (in the spec's representation dtype, with its
+    compression), the default MSS with the store's compression, auraloss's MRSTFT.  Used by
+    :func:`score` (references rendered from the stored θ) and by :mod:`pnp.training.predict`
+    (references read from audio files).
+
+    Attributes: ``synth``, ``param`` (ν → θ), ``rep``, ``mss`` on ``dev``; ``rep_dtype``;
+    ``mrstft`` (None for sounds of at most 1024 samples).
+    """
+
+    def __init__(self, spec, dev: torch.device, synth=None, parametrization=None, representation=None):
+        from pnp.loss import SpectralLoss
+        from pnp.loss.audio import MRSTFT_LONGEST_FFT, mrstft_distance
+
+        synth = synth if synth is not None else spec.build_synth()
+        self.dev = dev
+        self.synth = synth.to(dev)
+        self.param = parametrization if parametrization is not None else spec.parametrization(synth)
+        rep = representation if representation is not None else spec.build_representation(synth)
+        self.rep = rep.to(dev)
+        self.mss = SpectralLoss.from_store(spec, representation="mss").representation.to(dev)
+        self.rep_dtype = spec.representation_dtype
+        # auraloss pads each frame by half its longest FFT: sounds must be longer than that
+        self.mrstft = mrstft_distance() if self.synth.n_samples > MRSTFT_LONGEST_FFT // 2 else None
+
+    def render(self, nu: torch.Tensor) -> torch.Tensor:
+        """Audio (B, N) float64 of ν (B, P) float64 (clamped to [-1, 1])."""
+        return self.synth(self.param.theta(nu.clamp(-1.0, 1.0)), validate=False)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Φ x (B, K) float64: the store's representation in its dtype, with its compression."""
+        return self.rep.features(x, self.rep_dtype).to(torch.float64)
+
+    def distances(self, x_hat: torch.Tensor, x: torch.Tensor, features: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+        """Per sound (B,) float64 numpy: ``jtfs`` = ‖Φ x̂ − Φ x‖₂ (``features``: Φ x (B, K) when
+        known, e.g. stored), ``mss`` likewise under the MSS, ``mrstft`` (NaN without it); and
+        ``jtfs_relative`` = jtfs / ‖Φ x‖₂.  ``x_hat``, ``x``: audio (B, N) float64."""
+        S = self.features(x) if features is None else features.to(torch.float64)
+        jtfs = torch.linalg.vector_norm(self.features(x_hat) - S, dim=1)
+        mss = torch.linalg.vector_norm(self.mss.features(x_hat) - self.mss.features(x), dim=1)
+        # auraloss averages over the batch: one sound at a time for per-sound values
+        mr = np.array([float(self.mrstft(x_hat[b : b + 1, None].float(), x[b : b + 1, None].float()))
+                       if self.mrstft is not None else np.nan for b in range(x.shape[0])])
+        rel = jtfs / torch.linalg.vector_norm(S, dim=1).clamp_min(1e-300)
+        return {"jtfs": jtfs.cpu().numpy(), "mss": mss.cpu().numpy(), "mrstft": mr, "jtfs_relative": rel.cpu().numpy()}
 
 
 class _Scorer:
@@ -112,22 +168,12 @@ class _Scorer:
     KEYS = ("index", "nu", "nu_hat", "pnp", "jtfs", "mss", "mrstft")
 
     def __init__(self, model, ds, dev: torch.device):
-        from pnp.loss import SpectralLoss
-        from pnp.loss.audio import MRSTFT_LONGEST_FFT, mrstft_distance
-
         self.model, self.ds, self.dev = model, ds, dev
-        self.synth, self.param = ds.synth.to(dev), ds.parametrization
-        self.rep = ds.representation.to(dev)
-        self.mss = SpectralLoss.from_store(ds, representation="mss").representation.to(dev)
+        self.sounds = SoundDistances(ds.spec, dev, ds.synth, ds.parametrization, ds.representation)
+        self.synth, self.param, self.rep, self.mrstft = (self.sounds.synth, self.sounds.param, self.sounds.rep,
+                                                         self.sounds.mrstft)
         self.model_dtype = next(model.parameters()).dtype
-        self.rep_dtype = ds.spec.representation_dtype
-        # auraloss pads each frame by half its longest FFT: sounds must be longer than that
-        self.mrstft = mrstft_distance() if self.synth.n_samples > MRSTFT_LONGEST_FFT // 2 else None
         self.rows: dict[str, list[np.ndarray]] = {k: [] for k in self.KEYS}
-
-    def render(self, nu: torch.Tensor) -> torch.Tensor:
-        """Audio (B, N) float64 of ν (B, P) float64 (clamped to [-1, 1])."""
-        return self.synth(self.param.theta(nu.clamp(-1.0, 1.0)), validate=False)
 
     def add(self, batch: Mapping[str, torch.Tensor]) -> None:
         rows, nu = self.rows, batch["nu"]
@@ -135,17 +181,11 @@ class _Scorer:
         d = nu_hat - nu
         if "metric" in batch:
             rows["pnp"].append((0.5 * torch.einsum("bi,bij,bj->b", d, batch["metric"], d)).cpu().numpy())
-        x_hat = self.render(nu_hat)
         nu_true = torch.as_tensor(np.asarray(self.param.nu(batch["theta"].cpu().numpy())), dtype=torch.float64,
                                   device=self.dev)
-        x = self.render(nu_true)
-        S_hat = self.rep.features(x_hat, self.rep_dtype).to(torch.float64)
-        rows["jtfs"].append(torch.linalg.vector_norm(S_hat - batch["features"], dim=1).cpu().numpy())
-        rows["mss"].append(torch.linalg.vector_norm(self.mss.features(x_hat) - self.mss.features(x), dim=1)
-                           .cpu().numpy())
-        # auraloss averages over the batch: one sound at a time for per-sound values
-        rows["mrstft"].append(np.array([float(self.mrstft(x_hat[b : b + 1, None].float(), x[b : b + 1, None].float()))
-                                        if self.mrstft is not None else np.nan for b in range(x.shape[0])]))
+        dist = self.sounds.distances(self.sounds.render(nu_hat), self.sounds.render(nu_true), batch["features"])
+        for key in ("jtfs", "mss", "mrstft"):
+            rows[key].append(dist[key])
         rows["index"].append(batch["index"].cpu().numpy())
         rows["nu"].append(nu.cpu().numpy())
         rows["nu_hat"].append(nu_hat.cpu().numpy())
@@ -217,4 +257,4 @@ def format_table(result: Mapping[str, Any]) -> str:
     return compare_table([result])
 
 
-__all__ = ["WEIGHTS", "score", "compare_table", "format_table"]
+__all__ = ["WEIGHTS", "SoundDistances", "score", "compare_table", "format_table"]
