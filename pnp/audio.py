@@ -283,6 +283,22 @@ def write_audio(path: str | os.PathLike, audio: Any, sample_rate: float) -> None
     atomic_write(path, lambda tmp: sf.write(tmp, data, int(round(sample_rate)), subtype="FLOAT", format="WAV"))
 
 
+def write_wav(path: str, audio: np.ndarray, sample_rate: int, fmt: str = "pcm16") -> float:
+    """Write mono ``audio`` (N,) to ``path``; returns the gain applied (1 unless normalised)."""
+    from scipy.io import wavfile
+
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    gain = 1.0
+    if fmt == "pcm16":
+        if peak > 1.0:
+            gain = 1.0 / peak
+        data = np.round(np.clip(audio * gain, -1.0, 1.0) * 32767.0).astype(np.int16)
+    else:
+        data = audio.astype(np.float32)
+    wavfile.write(path, int(sample_rate), data)
+    return gain
+
+
 def conditioning_rules() -> dict[str, str]:
     """The rules every report states (JSON-able)."""
     return {"mono": MONO_RULE, "resampler": RESAMPLER, "length": LENGTH_RULE,
@@ -291,6 +307,6 @@ def conditioning_rules() -> dict[str, str]:
             "too_short": f"refused below {MIN_FRACTION:g} of the synth's length"}
 
 
-__all__ = ["ALIGNS", "Conditioned", "EXTENSIONS", "LEVELS", "MIN_FRACTION", "Recording", "RESAMPLER", "SILENCE_DBFS", "condition",
+__all__ = ["write_wav", "ALIGNS", "Conditioned", "EXTENSIONS", "LEVELS", "MIN_FRACTION", "Recording", "RESAMPLER", "SILENCE_DBFS", "condition",
            "conditioning_rules", "fit_length", "load", "read_audio", "resample", "resample_ratio", "synth_alignment",
            "synth_level", "to_mono", "write_audio"]

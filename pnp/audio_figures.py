@@ -77,4 +77,30 @@ def plot_comparison(path: str | os.PathLike, audio: Any, resynthesis: Any, sampl
     save_figure(fig, path, dpi=90)
 
 
-__all__ = ["FRAMES", "draw_comparison", "draw_scalogram", "plot_comparison", "scalogram"]
+__all__ = ["FRAMES", "draw_comparison", "draw_scalogram", "plot_comparison", "plot_sound", "scalogram"]
+
+
+def plot_sound(path: str, audio: np.ndarray, sample_rate: float, title: str) -> None:
+    """Waveform (top) and power spectrogram in dB relative to its peak (bottom, 80 dB range, with
+    its colour bar) of ``audio`` (N,) float at ``sample_rate`` Hz → ``path`` (PNG)."""
+    from scipy.signal import spectrogram
+
+    from pnp.figures import pyplot, save_figure
+
+    n = audio.size
+    t = np.arange(n) / sample_rate
+    nperseg = int(min(1024, max(16, 2 ** int(np.log2(max(n // 8, 16))))))
+    f, tt, S = spectrogram(audio, fs=sample_rate, nperseg=nperseg, noverlap=nperseg * 3 // 4)
+    fig, (ax0, ax1) = pyplot().subplots(2, 1, figsize=(9, 6), sharex=True, layout="constrained")
+    ax0.plot(t, audio, lw=0.5)
+    ax0.set_ylabel("amplitude")
+    ax0.set_title(title)
+    S_db = 10 * np.log10(S + 1e-20)
+    S_db -= S_db.max()
+    mesh = ax1.pcolormesh(tt, f, S_db, shading="auto", cmap="magma", vmin=-80.0, vmax=0.0)
+    ax1.set_ylabel("frequency (Hz)")
+    ax1.set_xlabel("time (s)")
+    ax1.set_xlim(0, n / sample_rate)
+    ax1.set_facecolor(mesh.cmap(0.0))  # before the first and after the last frame: the floor of the scale
+    fig.colorbar(mesh, ax=[ax0, ax1], label="power (dB re peak)", shrink=0.5, anchor=(0.0, 0.0))
+    save_figure(fig, path, dpi=100)

@@ -94,7 +94,7 @@ def test_chirp_pairs_log_axis_has_plain_ticks(figures, tmp_path):
 
 
 def test_synth_spectrogram_has_a_colour_bar(figures, tmp_path):
-    from pnp.cli.synth import plot_sound
+    from pnp.audio_figures import plot_sound
 
     t = np.arange(4096) / 4096
     plot_sound(str(tmp_path / "s.png"), np.sin(2 * np.pi * 440 * t), 4096.0, "tone")

@@ -100,50 +100,6 @@ def parse_theta(text: str, n_params: int, names: tuple[str, ...]) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def write_wav(path: str, audio: np.ndarray, sample_rate: int, fmt: str = "pcm16") -> float:
-    """Write mono ``audio`` (N,) to ``path``; returns the gain applied (1 unless normalised)."""
-    import numpy as np
-    from scipy.io import wavfile
-
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    gain = 1.0
-    if fmt == "pcm16":
-        if peak > 1.0:
-            gain = 1.0 / peak
-        data = np.round(np.clip(audio * gain, -1.0, 1.0) * 32767.0).astype(np.int16)
-    else:
-        data = audio.astype(np.float32)
-    wavfile.write(path, int(sample_rate), data)
-    return gain
-
-
-def plot_sound(path: str, audio: np.ndarray, sample_rate: float, title: str) -> None:
-    """Waveform (top) and power spectrogram in dB relative to its peak (bottom, 80 dB range, with
-    its colour bar) of ``audio`` (N,) float at ``sample_rate`` Hz → ``path`` (PNG)."""
-    import numpy as np
-    from scipy.signal import spectrogram
-
-    from pnp.figures import pyplot, save_figure
-
-    n = audio.size
-    t = np.arange(n) / sample_rate
-    nperseg = int(min(1024, max(16, 2 ** int(np.log2(max(n // 8, 16))))))
-    f, tt, S = spectrogram(audio, fs=sample_rate, nperseg=nperseg, noverlap=nperseg * 3 // 4)
-    fig, (ax0, ax1) = pyplot().subplots(2, 1, figsize=(9, 6), sharex=True, layout="constrained")
-    ax0.plot(t, audio, lw=0.5)
-    ax0.set_ylabel("amplitude")
-    ax0.set_title(title)
-    S_db = 10 * np.log10(S + 1e-20)
-    S_db -= S_db.max()
-    mesh = ax1.pcolormesh(tt, f, S_db, shading="auto", cmap="magma", vmin=-80.0, vmax=0.0)
-    ax1.set_ylabel("frequency (Hz)")
-    ax1.set_xlabel("time (s)")
-    ax1.set_xlim(0, n / sample_rate)
-    ax1.set_facecolor(mesh.cmap(0.0))  # before the first and after the last frame: the floor of the scale
-    fig.colorbar(mesh, ax=[ax0, ax1], label="power (dB re peak)", shrink=0.5, anchor=(0.0, 0.0))
-    save_figure(fig, path, dpi=100)
-
-
 def run(args: argparse.Namespace) -> int:
     """Execute ``pnp synth``; returns the exit status (``ValueError`` for bad input)."""
     import numpy as np
@@ -178,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         try:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            from pnp.audio import write_wav
+
             gain = write_wav(args.out, audio, int(round(synth.sample_rate)), args.format)
         except OSError as err:
             raise ValueError(f"cannot write {args.out!r}: {err.strerror or err}") from None
@@ -186,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         try:
             Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+            from pnp.audio_figures import plot_sound
+
             plot_sound(args.plot, audio, synth.sample_rate, f"{synth.name}: {values}")
         except OSError as err:
             raise ValueError(f"cannot write {args.plot!r}: {err.strerror or err}") from None
