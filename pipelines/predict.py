@@ -7,7 +7,7 @@ stated per file), predicts in batches, and writes
 
 * ``OUT.csv`` — one row per file: the conditioning, ν̂ and θ̂ per parameter (physical units, the
   unit in the column name), the JTFS / MSS / MRSTFT distances between the input and its
-  resynthesis, ``jtfs_relative`` and a ``note`` flagging inputs unlike the synth's sounds;
+  resynthesis, ``jtfs_relative`` and a ``note`` flagging a poor resynthesis;
 * ``OUT.json`` — the same with the run, the store, the conditioning rules and every step;
 * ``OUT_figures/<name>.png`` — input vs resynthesis log-scalograms, one figure per file;
 * ``RESYNTH/<name>.wav`` (with ``resynth``) — g(θ̂), float32 WAV at the store's rate.
@@ -109,8 +109,8 @@ def _row(predictor, cond, res: dict[str, Any]) -> dict[str, Any]:
     space = predictor.param.space
     mr = float(res["mrstft"])
     rel = float(res["jtfs_relative"])
-    note = (f"resynthesis far from the input (relative JTFS distance {rel:.2f} > {FAR_RELATIVE:g}): likely not a "
-            f"sound of this synth" if rel > FAR_RELATIVE else "")
+    note = (f"poor resynthesis (relative JTFS distance {rel:.2f} > {FAR_RELATIVE:g}): the input may not be a sound "
+            "of this synth, or the encoder is inaccurate there" if rel > FAR_RELATIVE else "")
     return {
         "file": rep["path"], **{k: rep[k] for k in LEAD[1:]}, "steps": list(cond.steps),
         "nu_hat": {n: float(v) for n, v in zip(predictor.params, res["nu_hat"])},
