@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from pnp import store as pstore
-from pnp.checks import check_bool, check_int
+from pnp.checks import check_bool, check_int, check_optional_int
 from pnp.store.codes import SELECTIONS, SPLIT_NAMES, split_code, status_counts
 from pnp.store.reader import DEFAULT_CACHE_BYTES, FIELDS, missing_array_hint
 from pnp.vocabulary import SHUFFLES
@@ -77,18 +77,11 @@ def _check_arguments(split, fields, input, skip_failed, dtype, cache_bytes, limi
         raise ValueError(f"input must be None, 'audio' or 'features', got {input!r}")
     if not fields and input is None:
         raise ValueError(f"give at least one field (among {', '.join(FIELDS)}) or an input")
-    if not isinstance(skip_failed, bool):
-        raise TypeError(f"skip_failed must be True or False, got {skip_failed!r}")
+    check_bool(skip_failed, "skip_failed")
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-    for name, value, low in (("cache_bytes", cache_bytes, 0), ("limit", limit, 1)):
-        if value is None and name == "limit":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an integer{' or None' if name == 'limit' else ''}, got {value!r}")
-        if value < low:
-            raise ValueError(f"{name} must be an integer >= {low}{' or None' if name == 'limit' else ''}, "
-                             f"got {value!r}")
+    check_int(cache_bytes, "cache_bytes", 0)
+    check_optional_int(limit, "limit", 1)
     return fields
 
 

@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from pnp import store as pstore
+from pnp.checks import check_int
 from pnp.store.codes import SELECTIONS, Status, split_mask, status_counts
 
 #: per-sample arrays a store may hold, in schema order
@@ -393,10 +394,7 @@ def open_store(path: str | os.PathLike, storage_options: Mapping | None = None,
     its creation was interrupted); :class:`~pnp.store.StoreDataError` when an array's metadata
     disagree with the consolidated copy.
     """
-    if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, (int, np.integer)):
-        raise TypeError(f"cache_bytes must be an integer, got {type(cache_bytes).__name__}")
-    if cache_bytes < 0:
-        raise ValueError(f"cache_bytes must be an integer >= 0, got {cache_bytes!r}")
+    check_int(cache_bytes, "cache_bytes", 0)
     path = pstore.normalise_path(path)
     group = pstore.open_group(path, "r", storage_options)
     pstore.validate_store(group, path)
