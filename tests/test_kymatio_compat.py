@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _peer import BUNDLED_KYMATIO
 
 from pnp.scattering.jtfs.kymatio_compat import TimeFrequencyScattering
 
@@ -103,11 +104,7 @@ def test_one_import_changes():
         TimeFrequencyScattering(J=6, J_fr=2, Q=4, shape=512, frontend="numpy")
 
 
-KYMATIO_META = """
-import json, os, sys, importlib.util
-import numpy as np
-spec = importlib.util.find_spec("scrapl")
-sys.path.insert(0, os.path.join(list(spec.submodule_search_locations)[0], "kymatio"))
+KYMATIO_META = BUNDLED_KYMATIO + """
 from kymatio.scattering1d.frontend.numpy_frontend import TimeFrequencyScatteringNumPy
 config, fmt, out = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 config["Q"], config["shape"] = tuple(config["Q"]), tuple(config["shape"])
@@ -162,11 +159,7 @@ def test_meta_values_equal_kymatio(fixture, fmt, tmp_path):
 
 
 # ------------------------------------------------------------------ T=0 and per-path outputs
-KYMATIO_PATHS = """
-import json, os, sys, importlib.util
-import numpy as np
-spec = importlib.util.find_spec("scrapl")
-sys.path.insert(0, os.path.join(list(spec.submodule_search_locations)[0], "kymatio"))
+KYMATIO_PATHS = BUNDLED_KYMATIO + """
 import torch
 from kymatio.scattering1d.frontend.torch_frontend import TimeFrequencyScatteringTorch
 configs, x, out = json.loads(sys.argv[1]), torch.from_numpy(np.load(sys.argv[2])), sys.argv[3]

@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _peer import BUNDLED_KYMATIO
 
 from pnp.loss.scrapl import RandomPathJTFS, check_probabilities
 from pnp.training.pathwise import PathwiseSGD
@@ -32,11 +33,7 @@ CONFIGS = {
     "linear-p1": dict(shape=2048, J=6, Q1=6, Q2=2, J_fr=2, Q_fr=2, T="global", F=None, p=1, use_rho_log1p=False),
 }
 
-PEER = r"""
-import json, logging, os, sys, importlib.util
-import numpy as np
-spec = importlib.util.find_spec("scrapl")
-sys.path.insert(0, os.path.join(list(spec.submodule_search_locations)[0], "kymatio"))
+PEER = BUNDLED_KYMATIO + r"""
 logging.disable(logging.INFO)
 import torch
 torch.set_num_threads(1)
@@ -233,11 +230,7 @@ def make_model(torch, N):
         return theta[:, 0:1] * torch.sin(2 * math.pi * f * t) + 0.05 * torch.sin(2 * math.pi * 37 * t)
     return [A, b], theta_fn, synth
 """
-THETA_IS_PEER = r"""
-import json, logging, os, sys, importlib.util
-import numpy as np
-spec = importlib.util.find_spec("scrapl")
-sys.path.insert(0, os.path.join(list(spec.submodule_search_locations)[0], "kymatio"))
+THETA_IS_PEER = BUNDLED_KYMATIO + r"""
 logging.disable(logging.INFO)
 import torch
 torch.set_num_threads(1)

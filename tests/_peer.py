@@ -1,0 +1,9 @@
+"""The opening of the child scripts that run the peer packages (kymatio 0.4 bundled in the
+scrapl-loss wheel, and scrapl itself): the bundled copy is also named ``kymatio``, so it is put
+first on ``sys.path`` of a fresh process, where pnp's kymatio 0.3 is never imported."""
+
+BUNDLED_KYMATIO = """import importlib.util, json, logging, os, sys
+import numpy as np
+spec = importlib.util.find_spec("scrapl")
+sys.path.insert(0, os.path.join(list(spec.submodule_search_locations)[0], "kymatio"))
+"""
