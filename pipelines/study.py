@@ -42,11 +42,13 @@ VARIANTS: dict[str, dict[str, Any]] = {  # keys: pnp.vocabulary.STUDY_LOSSES (te
     "jtfs": {"loss": "jtfs", "spectral": True},
     # SCRAPL: one random path of the store's JTFS per step, SGD behind 𝒫-Adam + 𝒫-SAGA (its prescription)
     "scrapl": {"loss": "scrapl", "spectral": True},
+    # the same, with the path probabilities set by θ-IS on the first ``Protocol.theta_is`` training sounds
+    "scrapl-is": {"loss": "scrapl", "spectral": True, "theta_is": True},
 }
 #: the default selection (defined with the names, in :mod:`pnp.vocabulary`, for ``pnp study --help``)
 DEFAULT_LOSSES = STUDY_DEFAULT_LOSSES
 #: the slowest losses first, so that two workers finish together (measured step costs)
-COST_RANK = ("jtfs", "scrapl", "mrstft", "mss", "specl2", "pnp-pretrained", "pnp", "pnp-lm", "ploss")
+COST_RANK = ("scrapl-is", "jtfs", "scrapl", "mrstft", "mss", "specl2", "pnp-pretrained", "pnp", "pnp-lm", "ploss")
 #: test metrics of the study (the authors'), each per sound
 METRICS = ("jtfs_distance", "mrstft", "ploss")
 PROTOCOL, STUDY_JSON, STUDY_MD, RUNS, FIGURES = "protocol.json", "study.json", "study.md", "runs", "figures"
@@ -77,6 +79,8 @@ class Protocol:
     weights: str = "final"
     #: test on the first ``test_samples`` sounds of the test split only (None: all of them)
     test_samples: int | None = None
+    #: training sounds of the θ-IS warm-up of the ``scrapl-is`` runs
+    theta_is: int = 1
 
     def seeds_of(self, loss: str) -> list[int]:
         return list(self.overrides.get(loss, {}).get("seeds", self.seeds))
@@ -96,11 +100,14 @@ class Protocol:
         batch = self.spectral_batch_size if v.pop("spectral", False) else self.batch_size
         epochs = self.epochs_of(loss)
         pretrain = v.pop("pretrain", False)
+        theta_is = v.pop("theta_is", False)
         samples = self.samples_of(loss)
         steps = None if samples is None else max(1, samples // batch)
         opts = dict(v, epochs=epochs, batch_size=batch, lr=self.lr, lr_plateau=self.lr_plateau, seed=seed,
                     steps_per_epoch=steps, order=self.order, encoder_kind=self.encoder_kind,
                     encoder=dict(self.encoder), cache_frontend=self.cache_frontend, progress=False)
+        if theta_is:
+            opts["theta_is"] = self.theta_is
         if pretrain:
             opts["pretrain_epochs"] = self.pretrain_epochs if self.pretrain_epochs is not None else epochs // 2
         return opts
@@ -160,8 +167,9 @@ def _check(protocol: Protocol) -> None:
     st = pstore.open_store(protocol.store)
     if "audio" not in st:
         raise ValueError(f"the store {protocol.store} has no audio (store.audio = true in its spec): the encoders read it")
-    if "scrapl" in protocol.losses and st.spec().representation_name != "jtfs":
-        raise ValueError(f"--losses scrapl samples paths of the store's JTFS, but the store {protocol.store} holds "
+    scrapl = [l for l in protocol.losses if VARIANTS[l]["loss"] == "scrapl"]
+    if scrapl and st.spec().representation_name != "jtfs":
+        raise ValueError(f"--losses {scrapl[0]} samples paths of the store's JTFS, but the store {protocol.store} holds "
                          f"{st.spec().representation_name!r} features")
     needs_metric = [l for l in protocol.losses if VARIANTS[l]["loss"] == "pnp"]
     if needs_metric and "metric" not in st:
@@ -310,7 +318,10 @@ def aggregate(protocol: Protocol, out: str) -> dict[str, Any]:
                      "batch_sizes": {l: protocol.trainer_options(l, 0)["batch_size"] for l in protocol.losses},
                      "optimiser": f"Adam lr {protocol.lr:g}" + (f", ReduceLROnPlateau(patience={protocol.lr_plateau}) on "
                                                               "the validation loss" if protocol.lr_plateau is not None else "")
-                     + ("; scrapl: SGD (same lr, no momentum) behind 𝒫-Adam + 𝒫-SAGA" if "scrapl" in protocol.losses else ""),
+                     + ("; scrapl: SGD (same lr, no momentum) behind 𝒫-Adam + 𝒫-SAGA" if any(
+                         VARIANTS[l]["loss"] == "scrapl" for l in protocol.losses) else "")
+                     + (f"; scrapl-is: θ-IS path probabilities from {protocol.theta_is} training sound(s)"
+                        if "scrapl-is" in protocol.losses else ""),
                      "test_weights": protocol.weights,
                      "paired_test": "two-sided Wilcoxon signed-rank over the test sounds; per sound, each loss's metric "
                                     "averaged over its seeds (seeds pooled by averaging)"},

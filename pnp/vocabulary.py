@@ -29,5 +29,5 @@ from pnp.devices import DEVICES  # noqa: E402,F401
 SHUFFLES = ("chunks", "samples")
 #: the PNP study's loss variants and its default selection (``pnp.pipelines.study.VARIANTS`` /
 #: ``DEFAULT_LOSSES``, repeated here for ``pnp study --help``; tests/test_cli.py checks they agree)
-STUDY_LOSSES = ("ploss", "pnp", "pnp-pretrained", "pnp-lm", "mrstft", "specl2", "mss", "jtfs", "scrapl")
-STUDY_DEFAULT_LOSSES = ("ploss", "pnp", "pnp-pretrained", "mrstft", "specl2", "jtfs")
+STUDY_LOSSES = ("ploss", "pnp", "pnp-pretrained", "pnp-lm", "mrstft", "specl2", "mss", "jtfs", "scrapl", "scrapl-is")
+STUDY_DEFAULT_LOSSES = ("ploss", "pnp", "pnp-pretrained", "mrstft", "specl2", "jtfs", "scrapl")

@@ -200,6 +200,17 @@ def test_bad_protocol_inputs_are_one_line(store, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------ the study
+def test_scrapl_is_runs_measure_theta_is_on_the_protocols_sounds_and_plain_scrapl_does_not():
+    from pnp.pipelines.study import Protocol
+
+    protocol = Protocol(store="s.zarr", losses=["scrapl", "scrapl-is"], seeds=[0, 1], epochs=4, theta_is=3,
+                        spectral_batch_size=8, batch_size=16, samples_per_epoch=32)
+    with_is, plain = protocol.trainer_options("scrapl-is", 1), protocol.trainer_options("scrapl", 1)
+    assert with_is["theta_is"] == 3 and "theta_is" not in plain
+    assert {k: v for k, v in with_is.items() if k != "theta_is"} == plain  # otherwise the same run
+    assert (plain["loss"], plain["batch_size"], plain["steps_per_epoch"], plain["seed"]) == ("scrapl", 8, 4, 1)
+
+
 STUDY = ["--losses", "ploss,pnp,specl2", "--seeds", "2", "--epochs", "3", "--batch-size", "8",
          "--spectral-batch-size", "8", "--lr-plateau", "1", "--quiet"]
 

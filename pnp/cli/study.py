@@ -57,6 +57,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--jtfs-seeds", type=integer(1), default=None, metavar="K", help="seeds of the jtfs runs (default --seeds)")
     p.add_argument("--jtfs-samples-per-epoch", type=integer(1), default=None, metavar="S",
                    help="sounds per epoch of the jtfs runs (default --samples-per-epoch)")
+    p.add_argument("--theta-is", type=integer(1), default=1, metavar="N",
+                   help="training sounds of the θ-IS warm-up of the scrapl-is runs (>= 1, default 1)")
     p.add_argument("--workers", type=integer(0), default=2, metavar="N",
                    help="dask worker processes of the embedded LocalCluster, 1 thread each (>= 0; 0: in this process; "
                    "default 2)")
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         spectral_batch_size=args.spectral_batch_size, lr=args.lr, lr_plateau=args.lr_plateau,
         pretrain_epochs=args.pretrain_epochs, encoder_kind=args.encoder,
         encoder={} if args.hop is None else {"hop": args.hop},
-        overrides=overrides, test_samples=args.test_samples,
+        overrides=overrides, test_samples=args.test_samples, theta_is=args.theta_is,
     )
     report = study(protocol, args.out, workers=args.workers, progress=not args.quiet,
                    scheduler_file=args.scheduler_file, report_only=args.report_only)
