@@ -273,7 +273,8 @@ def _load_run(out: str, loss: str, seed: int) -> dict[str, Any]:
         per_sound = {m: d[m] for m in ("jtfs_distance", "mrstft", "ploss")} | {"index": d["index"]}
     history = metrics["epochs"]
     return {"ev": ev, "history": history, "schedule": metrics.get("schedule"), "per_sound": per_sound,
-            "wall_s": float(sum(r["seconds"] for r in history))}
+            # training time: the epochs' and a θ-IS warm-up's (rows written before it was recorded: 0)
+            "wall_s": float(sum(r["seconds"] + r.get("theta_is_seconds", 0.0) for r in history))}
 
 
 def aggregate(protocol: Protocol, out: str) -> dict[str, Any]:

@@ -472,8 +472,11 @@ def test_theta_is_in_training_is_measured_once_and_kept_in_the_checkpoint(audio_
     assert "scrapl_probs" not in saved[0]  # still pretraining at the end of epoch 1
     probs = np.array(saved[1]["scrapl_probs"])
     assert probs.shape == (28,) and probs.sum() == pytest.approx(1.0) and probs.std() > 0
+    # its cost is recorded in the row of the epoch it preceded, apart from the epoch's own seconds
+    assert [r["theta_is_seconds"] > 0 for r in saved[1]["history"]] == [False, True]
     resumed, saved_again = _fit(audio_store, 3, checkpoint=saved[1], **kw)
     assert saved_again[-1]["scrapl_probs"] == saved[1]["scrapl_probs"]
+    assert saved_again[-1]["history"][-1]["theta_is_seconds"] == 0.0  # not measured again
 
 
 @pytest.mark.parametrize("kw, message", [

@@ -100,7 +100,7 @@ RESUMABLE = ("epochs", "num_workers", "device", "progress")
 PRETRAIN = "pretrain"
 #: metrics columns, in order
 COLUMNS = ("epoch", "train_loss", "val_loss", "val_ploss", "val_pnp", "lam", "action", "lr", "seconds",
-           "samples_per_s")
+           "samples_per_s", "theta_is_seconds")
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -637,10 +637,14 @@ class Trainer:
             if self.pretrain_epochs and epoch == self.pretrain_epochs:  # the switch: start afresh
                 run.optimizer, run.plateau = self._optimizers(run.model, phase, objectives)
                 run.best_val, run.best_epoch = math.inf, None
+            theta_is_seconds = 0.0  # θ-IS runs once, before the first SCRAPL epoch (not in its "seconds")
             if phase == "scrapl" and self.theta_is is not None and run.scrapl_probs is None:
+                t0 = time.perf_counter()
                 run.scrapl_probs = self._theta_is(run, train_ds)
+                theta_is_seconds = time.perf_counter() - t0
             row = self._epoch(epoch, phase, run.model, objectives[phase], run.optimizer, run.schedule, loader,
                               val_loader, run.device)
+            row["theta_is_seconds"] = theta_is_seconds
             improved = run.end_epoch(row, epoch)
             log(self._summary(row, run.best_epoch))
             if row["action"] == "brake" and self.schedule == "lm":
