@@ -372,27 +372,42 @@ def table(report: Mapping[str, Any]) -> str:
 
 
 def figures(report: Mapping[str, Any], loaded: Mapping[tuple[str, int], Any], protocol: Protocol, folder: str) -> None:
-    """test_metrics.png (every seed shown), validation.png (curves), lambda.png (PNP runs)."""
-    from matplotlib.ticker import MaxNLocator, NullFormatter
-
-    from pnp.figures import pyplot, save_figure
+    """test_metrics.png (every seed shown), validation.png (curves), lambda.png (PNP runs),
+    cost.png (test accuracy against training time, per loss)."""
+    from pnp.figures import pyplot
 
     plt = pyplot()
     losses = list(report["summary"])
-
-    def tidy(ax) -> None:
-        """Whole epochs on x; y on a log scale with decade labels when the values span more
-        than a factor 20, else linear with plain numbers."""
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        lo, hi = ax.dataLim.y0, ax.dataLim.y1
-        if lo > 0 and hi / lo > 20:
-            ax.set_yscale("log")
-            ax.yaxis.set_minor_formatter(NullFormatter())
-        else:
-            ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     colours = {l: plt.get_cmap("tab10")(i % 10) for i, l in enumerate(losses)}
-    labels = {"jtfs_distance": "JTFS distance ‖Φg(θ̂) − Φg(θ)‖₂", "mrstft": "MRSTFT distance (auraloss)",
-              "ploss": "P-loss: mean (ν̂ − ν)²"}
+    _test_metrics_figure(plt, report, losses, colours, protocol, folder)
+    _validation_figure(plt, loaded, losses, colours, protocol, folder)
+    pnp_losses = [l for l in losses if VARIANTS[l]["loss"] == "pnp"]
+    if pnp_losses:
+        _lambda_figure(plt, loaded, pnp_losses, colours, protocol, folder)
+    _cost_figure(plt, report, losses, colours, protocol, folder)
+
+
+_LABELS = {"jtfs_distance": "JTFS distance ‖Φg(θ̂) − Φg(θ)‖₂", "mrstft": "MRSTFT distance (auraloss)",
+           "ploss": "P-loss: mean (ν̂ − ν)²"}
+
+
+def _tidy(ax) -> None:
+    """Whole epochs on x; y on a log scale with decade labels when the values span more than a
+    factor 20, else linear with plain numbers."""
+    from matplotlib.ticker import MaxNLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    lo, hi = ax.dataLim.y0, ax.dataLim.y1
+    if lo > 0 and hi / lo > 20:
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+
+
+def _test_metrics_figure(plt, report, losses, colours, protocol: Protocol, folder: str) -> None:
+    from pnp.figures import save_figure
+
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for ax, m in zip(axes, METRICS):
         for i, loss in enumerate(losses):
@@ -401,7 +416,7 @@ def figures(report: Mapping[str, Any], loaded: Mapping[tuple[str, int], Any], pr
                        label="one seed" if (i == 0) else None)
             ax.hlines(np.mean(vals), i - 0.3, i + 0.3, color="k", lw=1.5, label="mean over seeds" if i == 0 else None)
         ax.set_xticks(range(len(losses)), losses, rotation=30, ha="right")
-        ax.set_title(labels[m], fontsize=10)
+        ax.set_title(_LABELS[m], fontsize=10)
         ax.set_ylabel("test value (lower is better)")
         ax.ticklabel_format(axis="y", style="plain", useOffset=False)
         ax.grid(alpha=0.3, axis="y")
@@ -409,6 +424,10 @@ def figures(report: Mapping[str, Any], loaded: Mapping[tuple[str, int], Any], pr
     fig.suptitle(f"PNP study on {os.path.basename(protocol.store)}: test metrics per loss (dots: seeds; bar: mean)")
     fig.tight_layout()
     save_figure(fig, os.path.join(folder, "test_metrics.png"), dpi=110)
+
+
+def _validation_figure(plt, loaded, losses, colours, protocol: Protocol, folder: str) -> None:
+    from pnp.figures import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for loss in losses:
@@ -421,7 +440,7 @@ def figures(report: Mapping[str, Any], loaded: Mapping[tuple[str, int], Any], pr
                 axes[1].plot(ep, [r["val_pnp"] for r in h], color=colours[loss], alpha=0.6, lw=1, marker="o", ms=3,
                              label=loss if k == 0 else None)
     for ax, what in zip(axes, ("validation P-loss (MSE in ν)", "validation PNP loss ½ΔᵀMΔ (λ = 0)")):
-        tidy(ax)
+        _tidy(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
@@ -429,20 +448,47 @@ def figures(report: Mapping[str, Any], loaded: Mapping[tuple[str, int], Any], pr
     fig.tight_layout()
     save_figure(fig, os.path.join(folder, "validation.png"), dpi=110)
 
-    pnp_losses = [l for l in losses if VARIANTS[l]["loss"] == "pnp"]
-    if pnp_losses:
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        for loss in pnp_losses:
-            for k, seed in enumerate(s for s in protocol.seeds_of(loss) if (loss, s) in loaded):
-                h = [r for r in loaded[(loss, seed)]["history"] if r["action"] != "pretrain"]
-                ax.plot([r["epoch"] for r in h], [max(r["lam"], 1e-300) for r in h], color=colours[loss], alpha=0.7,
-                        lw=1, label=loss if k == 0 else None)
-        ax.set_yscale("log")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("damping λ used in the epoch")
-        ax.set_title("λ of the PNP runs (one line per seed)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        save_figure(fig, os.path.join(folder, "lambda.png"), dpi=110)
+
+def _lambda_figure(plt, loaded, pnp_losses, colours, protocol: Protocol, folder: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    from pnp.figures import save_figure
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for loss in pnp_losses:
+        for k, seed in enumerate(s for s in protocol.seeds_of(loss) if (loss, s) in loaded):
+            h = [r for r in loaded[(loss, seed)]["history"] if r["action"] != "pretrain"]
+            ax.plot([r["epoch"] for r in h], [max(r["lam"], 1e-300) for r in h], color=colours[loss], alpha=0.7,
+                    lw=1, label=loss if k == 0 else None)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("damping λ used in the epoch")
+    ax.set_title("λ of the PNP runs (one line per seed)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, os.path.join(folder, "lambda.png"), dpi=110)
+
+
+def _cost_figure(plt, report, losses, colours, protocol: Protocol, folder: str) -> None:
+    """Per loss, the test metric's mean ± sd over seeds against the mean training time of a run."""
+    from pnp.figures import save_figure
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, m in zip(axes, ("jtfs_distance", "mrstft")):
+        for loss in losses:
+            s = report["summary"][loss]
+            x, y, sd = s["wall_s"]["mean"], s[m]["mean"], s[m]["sd"]
+            ax.errorbar([x], [y], yerr=None if sd is None else [sd], fmt="o", color=colours[loss], capsize=3,
+                        label=f"{loss} ({s[m]['n']} seed{'s' if s[m]['n'] != 1 else ''})")
+            ax.annotate(loss, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("training time of one run (s, one CPU thread; log scale)")
+        ax.set_ylabel(f"test {_LABELS[m]}")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"Accuracy against cost on {os.path.basename(protocol.store)} (mean ± sd over seeds; "
+                 "lower is better; the store's precompute is shared by every run)", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, os.path.join(folder, "cost.png"), dpi=110)

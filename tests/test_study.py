@@ -237,7 +237,7 @@ def test_study_writes_study_json_and_resumes_after_a_kill(store, tmp_path):
     assert {(p["a"], p["b"], p["metric"]) for p in report["paired"]} == {
         (a, b, m) for a, b in (("ploss", "pnp"), ("ploss", "specl2"), ("pnp", "specl2"))
         for m in ("jtfs_distance", "mrstft", "ploss")}
-    for name in ("test_metrics.png", "validation.png", "lambda.png"):
+    for name in ("test_metrics.png", "validation.png", "lambda.png", "cost.png"):
         assert (ref / "figures" / name).stat().st_size > 1000
 
     # kill a fresh study during its third run (slowest losses first: specl2 x 2, then pnp-seed0);
