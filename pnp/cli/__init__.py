@@ -68,23 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args.command, str(err))
     if os.environ.get("PNP_TUNE_MALLOC", "1") != "0":
         tune_malloc()  # keep the JTFS's large temporaries on the heap (see pnp.allocator)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as err:
-        if os.environ.get("PNP_DEBUG"):
-            raise
-        return _fail(args.command, str(err))
-    except BrokenPipeError:  # the reader went away (pnp list synths | head): stop quietly, as cat does
-        sys.stdout = open(os.devnull, "w")
-        return 0
-    except (OSError, ImportError) as err:  # a cluster that does not start, a lost connection, s3fs missing
-        if os.environ.get("PNP_DEBUG"):
-            raise
-        return _fail(args.command, f"{type(err).__name__}: {err}")
-    except KeyboardInterrupt:
-        hint = RESUME_HINTS.get(args.command, "")
-        print(f"pnp {args.command}: interrupted{hint}", file=sys.stderr)
-        return 130
+    from pnp.errors import run_reported
+
+    return run_reported(f"pnp {args.command}", lambda: args.func(args), RESUME_HINTS.get(args.command, ""))
 
 
 #: what Ctrl-C leaves, for the commands that resume
@@ -109,8 +95,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _fail(command: str, message: str) -> int:
     """Print ``pnp COMMAND: error: MESSAGE`` on one line of stderr; returns 2."""
-    print(f"pnp {command}: error: {' '.join(message.split())}", file=sys.stderr)
-    return 2
+    from pnp.errors import fail
+
+    return fail(f"pnp {command}", message)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
