@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _peer import BUNDLED_KYMATIO
 
 CONFIGS = {
     "pnp": dict(J=13, J_fr=3, Q=(12, 1), Q_fr=1, F=2, T="global", shape=(2**16,)),
@@ -25,11 +26,7 @@ CONFIGS = {
 }
 
 
-KYMATIO_CHILD = """
-import json, os, sys, time, importlib.util
-import numpy as np
-spec = importlib.util.find_spec("scrapl")
-sys.path.insert(0, os.path.join(list(spec.submodule_search_locations)[0], "kymatio"))
+KYMATIO_CHILD = BUNDLED_KYMATIO + """
 from kymatio.scattering1d.frontend.numpy_frontend import TimeFrequencyScatteringNumPy
 job = np.load(sys.argv[1])
 config = json.loads(str(job["config"]))

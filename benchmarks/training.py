@@ -58,6 +58,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _peer import BUNDLED_KYMATIO  # noqa: E402 (benchmarks/ is on sys.path as the script's folder)
+
 
 def _load() -> str:
     try:
@@ -121,11 +123,7 @@ def loader_throughput(store: str, batch_size: int, workers: int, audio: bool) ->
 
 
 # ------------------------------------------------------------------------------ SCRAPL (--scrapl)
-PEER_PATH_TIMES = r"""
-import importlib.util, json, logging, os, sys, time
-import numpy as np
-spec = importlib.util.find_spec("scrapl")
-sys.path.insert(0, os.path.join(list(spec.submodule_search_locations)[0], "kymatio"))
+PEER_PATH_TIMES = BUNDLED_KYMATIO + r"""
 logging.disable(logging.INFO)
 import torch
 job = json.loads(open(sys.argv[1]).read())
