@@ -158,6 +158,15 @@ def _tables() -> list[str]:
     return out
 
 
+def _heading(cls: type, name: str, skip: tuple[str, ...] = ()) -> list[str]:
+    """A synth's or representation's heading: its name, the first line of its docstring and its
+    keyword arguments (those in ``skip`` left out) with their defaults."""
+    summary = inspect.cleandoc(cls.__doc__ or "").splitlines()[0].replace(" (see module docstring)", "")
+    keys = [_keyword(k, p.default) for k, p in inspect.signature(cls.__init__).parameters.items()
+            if k not in ("self", *skip)]
+    return [f"### {name}", "", summary.replace("``", "`"), "", "config: " + ", ".join(keys), ""]
+
+
 def _synths() -> list[str]:
     import pnp.synth as ps
 
@@ -166,11 +175,7 @@ def _synths() -> list[str]:
            "[synths.md](synths.md)). The parameters, in this order, are the grid's axes (`grid.counts`, "
            "`split.val_bins`) unless `synth.fixed` holds them constant (a value inside the bounds).", ""]
     for name in ps.available():
-        cls = ps.SYNTHS[name]
-        summary = inspect.cleandoc(cls.__doc__ or "").splitlines()[0].replace(" (see module docstring)", "")
-        config = ", ".join(f"`{k} = {_toml(p.default)}`" for k, p in inspect.signature(cls.__init__).parameters.items()
-                           if k != "self")
-        out += [f"### {name}", "", summary, "", f"config: {config}", "",
+        out += [*_heading(ps.SYNTHS[name], name),
                 "| parameter | bounds | units | scale | meaning |", "|---|---|---|---|---|"]
         for p in ps.get(name).space:
             out.append(f"| `{p.name}` | [{p.lo:.6g}, {p.hi:.6g}] | {p.unit} | {p.scale} | {p.description} |")
@@ -186,14 +191,7 @@ def _representations() -> list[str]:
            "[representations.md](representations.md)); `shape` is the synth's number of audio samples unless "
            "given, and `log1p_c` comes from `[features]`.", ""]
     for name in sc.names():
-        cls = sc._load(name)
-        summary = inspect.cleandoc(cls.__doc__ or "").splitlines()[0].replace("``", "`")
-        keys = []
-        for k, p in inspect.signature(cls.__init__).parameters.items():
-            if k in ("self", "log1p_c"):
-                continue
-            keys.append(_keyword(k, p.default))
-        out += [f"### {name}", "", summary, "", "config: " + ", ".join(keys), ""]
+        out += _heading(sc._load(name), name, skip=("log1p_c",))
     return out
 
 
