@@ -162,7 +162,7 @@ def _heading(cls: type, name: str, skip: tuple[str, ...] = ()) -> list[str]:
     """A synth's or representation's heading: its name, the first line of its docstring and its
     keyword arguments (those in ``skip`` left out) with their defaults."""
     summary = inspect.cleandoc(cls.__doc__ or "").splitlines()[0].replace(" (see module docstring)", "")
-    keys = [_keyword(k, p.default) for k, p in inspect.signature(cls.__init__).parameters.items()
+    keys = [_keyword(k, p.default) for k, p in inspect.signature(cls).parameters.items()
             if k not in ("self", *skip)]
     return [f"### {name}", "", summary.replace("``", "`"), "", "config: " + ", ".join(keys), ""]
 
