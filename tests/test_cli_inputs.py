@@ -157,6 +157,7 @@ CASES = [
     ("study pnp STORE --losses ploss,hinge --out OUT",
      "--losses must be one of ploss, pnp, pnp-pretrained, pnp-lm, mrstft, specl2, mss, jtfs, scrapl, scrapl-is, got hinge"),
     ("study pnp STORE --losses scrapl-is --theta-is 0 --out OUT", "--theta-is must be an integer >= 1, got 0"),
+    ("study pnp STORE --losses scrapl-is --scrapl-is-seeds 0 --out OUT", "--scrapl-is-seeds must be an integer >= 1, got 0"),
     ("train STORE --loss pnp --optimizer p-adam --out OUT",
      "--optimizer p-adam (SCRAPL's path-wise optimiser) applies to --loss scrapl only, not pnp; use --optimizer adam"),
     ("train STORE --loss ploss --theta-is 4 --out OUT", "--theta-is applies to --loss scrapl only, not ploss"),

@@ -59,6 +59,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="sounds per epoch of the jtfs runs (default --samples-per-epoch)")
     p.add_argument("--theta-is", type=integer(1), default=1, metavar="N",
                    help="training sounds of the θ-IS warm-up of the scrapl-is runs (>= 1, default 1)")
+    p.add_argument("--scrapl-is-seeds", type=integer(1), default=None, metavar="K",
+                   help="seeds of the scrapl-is runs (default --seeds)")
     p.add_argument("--workers", type=integer(0), default=2, metavar="N",
                    help="dask worker processes of the embedded LocalCluster, 1 thread each (>= 0; 0: in this process; "
                    "default 2)")
@@ -95,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         overrides.setdefault("jtfs", {})["samples_per_epoch"] = args.jtfs_samples_per_epoch
     if args.jtfs_seeds is not None:
         overrides.setdefault("jtfs", {})["seeds"] = list(range(args.jtfs_seeds))
+    if args.scrapl_is_seeds is not None:
+        overrides.setdefault("scrapl-is", {})["seeds"] = list(range(args.scrapl_is_seeds))
     if args.pretrain_epochs is not None and args.pretrain_epochs >= args.epochs:
         raise ValueError(f"--pretrain-epochs must be an integer in [1, {args.epochs - 1}], got {args.pretrain_epochs}")
     protocol = Protocol(
