@@ -473,8 +473,15 @@ def _lambda_figure(plt, loaded, pnp_losses, colours, protocol: Protocol, folder:
 
 def _cost_figure(plt, report, losses, colours, protocol: Protocol, folder: str) -> None:
     """Per loss, the test metric's mean ± sd over seeds against the mean training time of a run."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     from pnp.figures import save_figure
 
+    def n_steps(loss: str) -> int:
+        return protocol.epochs_of(loss) * (protocol.trainer_options(loss, 0)["steps_per_epoch"] or 0)
+
+    steps = {loss: n_steps(loss) for loss in losses}
+    usual = max(set(steps.values()), key=list(steps.values()).count)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, m in zip(axes, ("jtfs_distance", "mrstft")):
         for loss in losses:
@@ -482,9 +489,12 @@ def _cost_figure(plt, report, losses, colours, protocol: Protocol, folder: str) 
             x, y, sd = s["wall_s"]["mean"], s[m]["mean"], s[m]["sd"]
             ax.errorbar([x], [y], yerr=None if sd is None else [sd], fmt="o", color=colours[loss], capsize=3,
                         label=f"{loss} ({s[m]['n']} seed{'s' if s[m]['n'] != 1 else ''})")
-            ax.annotate(loss, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+            note = f" ({steps[loss]} step{'s' if steps[loss] != 1 else ''})" if steps[loss] != usual else ""
+            ax.annotate(loss + note, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xscale("log")
-        ax.set_xlabel("training time of one run (s, one CPU thread; log scale)")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(f"training time of one run (s, one CPU thread; log scale; {usual} steps unless noted)")
         ax.set_ylabel(f"test {_LABELS[m]}")
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=7)
