@@ -320,8 +320,27 @@ def run_embed(stores: Sequence[str], out: str, method: str = "isomap", n_neighbo
               progress: bool = True, verbose: bool = True) -> dict:
     """Embedding of ``stores[0]`` (and side by side of the others); see the module docs.
     ``threads``: BLAS threads (None: the library's default)."""
+    _check_embed_options(method, n_neighbors, n_components, max_samples, split, seed, trust_samples,
+                         trust_neighbors, block_size, threads)
+    opened, done = open_stores(stores)
+    labels = labels_for(opened)
+    for st in opened:
+        _check_embed_sizes(st, done, method, n_neighbors, n_components, max_samples, split, trust_samples,
+                           trust_neighbors)
+    with _threads(threads):
+        results = [embed_store(st, done, method, n_neighbors, n_components, max_samples, split, seed, trust_samples,
+                               trust_neighbors, block_size, progress) for st in opened]
+    reports = [r for r, _ in results]
+    for rep, label in zip(reports, labels):
+        rep["label"] = label
+    _write_embeddings(out, opened[0].space, method, results, labels, verbose)
+    return {"reports": reports, "labels": labels}
+
+
+def _check_embed_options(method, n_neighbors, n_components, max_samples, split, seed, trust_samples,
+                         trust_neighbors, block_size, threads) -> None:
+    """Each option of :func:`run_embed` in its range (one line naming the option), before any store is read."""
     from pnp.geometry.embedding import METHODS, import_umap
-    from pnp.geometry.plots import plot_embedding
 
     _choice(method, "--method", METHODS)
     if threads is not None:
@@ -338,29 +357,33 @@ def run_embed(stores: Sequence[str], out: str, method: str = "isomap", n_neighbo
     _positive(trust_neighbors, "--trust-neighbors")
     if block_size is not None:
         _positive(block_size, "--block-size")
-    opened, done = open_stores(stores)
-    labels = labels_for(opened)
-    for st in opened:
-        n = _indices(st, done, split).size
-        n_fit = n if max_samples is None else min(n, max_samples)
-        m = min(n, trust_samples)
-        if n_fit < 3:
-            raise ValueError(f"{st.path}: the {split} split has {n} computed sample(s); an embedding needs at least 3")
-        if method != "pca" and n_neighbors > n_fit - 1:
-            raise ValueError(f"--n-neighbors must be in [1, {n_fit - 1}] (fitted samples - 1), got {n_neighbors}")
-        if n_components > min(n_fit - (0 if method == "pca" else 1), st.n_features):
-            raise ValueError(f"--n-components must be in [1, {min(n_fit - 1, st.n_features)}], got {n_components}")
-        if not trust_neighbors < m / 2:
-            raise ValueError(f"--trust-neighbors must be < {m / 2:g} (half the {m} samples trustworthiness is "
-                             f"computed on), got {trust_neighbors}")
-    with _threads(threads):
-        results = [embed_store(st, done, method, n_neighbors, n_components, max_samples, split, seed, trust_samples,
-                               trust_neighbors, block_size, progress) for st in opened]
+
+
+def _check_embed_sizes(st, done, method, n_neighbors, n_components, max_samples, split, trust_samples,
+                       trust_neighbors) -> None:
+    """The options that depend on the store's computed samples and features."""
+    n = _indices(st, done, split).size
+    n_fit = n if max_samples is None else min(n, max_samples)
+    m = min(n, trust_samples)
+    if n_fit < 3:
+        raise ValueError(f"{st.path}: the {split} split has {n} computed sample(s); an embedding needs at least 3")
+    if method != "pca" and n_neighbors > n_fit - 1:
+        raise ValueError(f"--n-neighbors must be in [1, {n_fit - 1}] (fitted samples - 1), got {n_neighbors}")
+    if n_components > min(n_fit - (0 if method == "pca" else 1), st.n_features):
+        raise ValueError(f"--n-components must be in [1, {min(n_fit - 1, st.n_features)}], got {n_components}")
+    if not trust_neighbors < m / 2:
+        raise ValueError(f"--trust-neighbors must be < {m / 2:g} (half the {m} samples trustworthiness is "
+                         f"computed on), got {trust_neighbors}")
+
+
+def _write_embeddings(out: str, space, method: str, results: list, labels: list[str], verbose: bool) -> None:
+    """Each store's embedding.npz / .png / report.json (the first in ``out``, the others in
+    ``out/compare/LABEL``), and with several stores compare.png / compare.json."""
+    from pnp.geometry.plots import plot_embedding
+
     reports = [r for r, _ in results]
-    for rep, label in zip(reports, labels):
-        rep["label"] = label
-    log_scale = [p.is_log for p in opened[0].space.parameters]
-    shown = [f"{p.name} ({p.unit})" if p.unit else p.name for p in opened[0].space.parameters]
+    log_scale = [p.is_log for p in space.parameters]
+    shown = [f"{p.name} ({p.unit})" if p.unit else p.name for p in space.parameters]
     for i, ((rep, arrays), label) in enumerate(zip(results, labels)):
         d = out if i == 0 else os.path.join(out, "compare", label)
         _write_npz(os.path.join(d, "embedding.npz"), **arrays)
@@ -372,7 +395,7 @@ def run_embed(stores: Sequence[str], out: str, method: str = "isomap", n_neighbo
     if verbose:
         for rep in reports:
             print(embed_table(rep), flush=True)
-    if len(opened) > 1:
+    if len(results) > 1:
         table = embed_compare_table(reports, labels)
         plot_embedding([a["coords"] for _, a in results], [a["theta"] for _, a in results], labels,
                        shown, log_scale, os.path.join(out, "compare.png"),
@@ -381,7 +404,6 @@ def run_embed(stores: Sequence[str], out: str, method: str = "isomap", n_neighbo
                                                         "table": table})
         if verbose:
             print(table, flush=True)
-    return {"reports": reports, "labels": labels}
 
 
 # ------------------------------------------------------------------------------ the DAFx'22 comparison
