@@ -23,7 +23,7 @@ import itertools
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 import numpy as np
@@ -188,8 +188,10 @@ def _write_protocol(out: str, protocol: Protocol) -> None:
     if os.path.exists(path):
         with open(path) as f:
             old = json.load(f)
+        # a field added to Protocol after the study was written reads as its default
+        defaults = {f.name: f.default for f in fields(Protocol) if f.default is not MISSING}
         diff = [k for k in sorted(set(old) | set(new)) if k not in ("losses", "seeds", "overrides")
-                and json.dumps(old.get(k), sort_keys=True) != json.dumps(new.get(k), sort_keys=True)]
+                and json.dumps(old.get(k, defaults.get(k)), sort_keys=True) != json.dumps(new.get(k), sort_keys=True)]
         if diff:
             raise ValueError(f"{out} holds a study with another protocol (differs in {', '.join(diff)}); "
                              "use the same options or another --out")
@@ -272,9 +274,13 @@ def _load_run(out: str, loss: str, seed: int) -> dict[str, Any]:
     with np.load(os.path.join(path, "predictions_test.npz")) as d:
         per_sound = {m: d[m] for m in ("jtfs_distance", "mrstft", "ploss")} | {"index": d["index"]}
     history = metrics["epochs"]
+    with open(os.path.join(path, "config.json")) as f:
+        theta_is = json.load(f).get("theta_is") is not None
     return {"ev": ev, "history": history, "schedule": metrics.get("schedule"), "per_sound": per_sound,
             # training time: the epochs' and a θ-IS warm-up's (rows written before it was recorded: 0)
-            "wall_s": float(sum(r["seconds"] + r.get("theta_is_seconds", 0.0) for r in history))}
+            "wall_s": float(sum(r["seconds"] + r.get("theta_is_seconds", 0.0) for r in history)),
+            # a θ-IS run whose rows predate theta_is_seconds: its warm-up is missing from wall_s
+            "theta_is_time_missing": theta_is and not any("theta_is_seconds" in r for r in history)}
 
 
 def aggregate(protocol: Protocol, out: str) -> dict[str, Any]:
@@ -295,6 +301,7 @@ def aggregate(protocol: Protocol, out: str) -> dict[str, Any]:
             "loss": loss, "seed": seed,
             "schedule": None if sched is None else {k: sched.get(k) for k in ("name", "lam0", "accelerator", "brake", "restore")},
             "epochs_run": len(r["history"]), "wall_s": r["wall_s"],
+            **({"theta_is_time_missing": True} if r["theta_is_time_missing"] else {}),
             "test": {"jtfs_distance": r["ev"]["jtfs_distance"], "mrstft": r["ev"]["mrstft"], "ploss": r["ev"]["ploss"],
                      "mae_nu": r["ev"]["mae_nu"]},
         })
@@ -376,8 +383,10 @@ def figures(report: Mapping[str, Any], loaded: Mapping[tuple[str, int], Any], pr
     cost.png (test accuracy against training time, per loss)."""
     from pnp.figures import pyplot
 
-    plt = pyplot()
     losses = list(report["summary"])
+    if not losses:  # nothing finished yet (--report-only early on)
+        return
+    plt = pyplot()
     colours = {l: plt.get_cmap("tab10")(i % 10) for i, l in enumerate(losses)}
     _test_metrics_figure(plt, report, losses, colours, protocol, folder)
     _validation_figure(plt, loaded, losses, colours, protocol, folder)
@@ -477,11 +486,13 @@ def _cost_figure(plt, report, losses, colours, protocol: Protocol, folder: str) 
 
     from pnp.figures import save_figure
 
-    def n_steps(loss: str) -> int:
-        return protocol.epochs_of(loss) * (protocol.trainer_options(loss, 0)["steps_per_epoch"] or 0)
+    def n_steps(loss: str) -> int | None:
+        per_epoch = protocol.trainer_options(loss, 0)["steps_per_epoch"]  # None: one pass over the split
+        return None if per_epoch is None else protocol.epochs_of(loss) * per_epoch
 
     steps = {loss: n_steps(loss) for loss in losses}
-    usual = max(set(steps.values()), key=list(steps.values()).count)
+    counts = [v for v in steps.values() if v is not None]
+    usual = max(set(counts), key=counts.count) if counts else None
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, m in zip(axes, ("jtfs_distance", "mrstft")):
         for loss in losses:
@@ -489,12 +500,18 @@ def _cost_figure(plt, report, losses, colours, protocol: Protocol, folder: str) 
             x, y, sd = s["wall_s"]["mean"], s[m]["mean"], s[m]["sd"]
             ax.errorbar([x], [y], yerr=None if sd is None else [sd], fmt="o", color=colours[loss], capsize=3,
                         label=f"{loss} ({s[m]['n']} seed{'s' if s[m]['n'] != 1 else ''})")
-            note = f" ({steps[loss]} step{'s' if steps[loss] != 1 else ''})" if steps[loss] != usual else ""
+            n = steps[loss]
+            note = f" ({n} step{'s' if n != 1 else ''})" if n is not None and n != usual else ""
+            if any(r.get("theta_is_time_missing") for r in report["runs"] if r["loss"] == loss):
+                note += "\n(θ-IS time not in x)"
             ax.annotate(loss + note, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xscale("log")
+        lo, hi = ax.get_xlim()
+        ax.set_xlim(lo, hi * 1.8)  # room for the labels of the right-most points
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel(f"training time of one run (s, one CPU thread; log scale; {usual} steps unless noted)")
+        ax.set_xlabel("training time of one run (s, one CPU thread; log scale"
+                      + (f"; {usual} steps unless noted)" if usual is not None else ")"))
         ax.set_ylabel(f"test {_LABELS[m]}")
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=7)

@@ -200,6 +200,47 @@ def test_bad_protocol_inputs_are_one_line(store, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------ the study
+def test_a_study_written_before_a_protocol_field_existed_resumes_with_its_default(tmp_path):
+    from pnp.pipelines.study import PROTOCOL, Protocol, _write_protocol
+
+    protocol = Protocol(store="s.zarr", losses=["ploss"], seeds=[0], epochs=2)
+    old = protocol.to_dict()
+    del old["theta_is"]  # protocol.json of a study from before Protocol.theta_is
+    (tmp_path / PROTOCOL).write_text(json.dumps(old))
+    _write_protocol(str(tmp_path), protocol)  # same protocol: accepted
+    assert json.loads((tmp_path / PROTOCOL).read_text())["theta_is"] == 1
+    with pytest.raises(ValueError, match="differs in theta_is"):
+        _write_protocol(str(tmp_path), Protocol(store="s.zarr", losses=["ploss"], seeds=[0], epochs=2, theta_is=4))
+
+
+def test_a_runs_training_time_counts_its_theta_is_warmup_and_flags_runs_that_did_not_record_it(tmp_path):
+    from pnp.pipelines.study import _load_run, run_dir
+
+    path = run_dir(str(tmp_path), "scrapl-is", 0)
+    os.makedirs(path)
+    np.savez(os.path.join(path, "predictions_test.npz"), jtfs_distance=[1.0], mrstft=[1.0], ploss=[1.0], index=[0])
+    for name, obj in (("evaluation.json", {}), ("config.json", {"loss": "scrapl", "theta_is": 1})):
+        with open(os.path.join(path, name), "w") as f:
+            json.dump(obj, f)
+
+    def load(rows):
+        with open(os.path.join(path, "metrics.json"), "w") as f:
+            json.dump({"epochs": rows}, f)
+        r = _load_run(str(tmp_path), "scrapl-is", 0)
+        return r["wall_s"], r["theta_is_time_missing"]
+
+    assert load([{"seconds": 2.0, "theta_is_seconds": 30.0}, {"seconds": 3.0, "theta_is_seconds": 0.0}]) == (35.0, False)
+    assert load([{"seconds": 2.0}, {"seconds": 3.0}]) == (5.0, True)  # rows from before theta_is_seconds
+
+
+def test_figures_of_a_study_with_no_finished_run_write_nothing(tmp_path):
+    from pnp.pipelines.study import Protocol, figures
+
+    figures({"summary": {}, "runs": [], "paired": []}, {}, Protocol(store="s.zarr", losses=["ploss"], seeds=[0],
+                                                                    epochs=2), str(tmp_path / "figures"))
+    assert not (tmp_path / "figures").exists()
+
+
 def test_scrapl_is_runs_measure_theta_is_on_the_protocols_sounds_and_plain_scrapl_does_not():
     from pnp.pipelines.study import Protocol
 

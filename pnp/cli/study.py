@@ -2,11 +2,11 @@
 
 Usage::
 
-    pnp study pnp STORE --out RUN_DIR [--losses ploss,pnp,pnp-pretrained,mrstft,specl2,jtfs]
+    pnp study pnp STORE --out RUN_DIR [--losses ploss,pnp,pnp-pretrained,mrstft,specl2,jtfs,scrapl]
               [--seeds 5] [--epochs E] [--samples-per-epoch S] [--batch-size 256]
               [--spectral-batch-size 64] [--lr 1e-3] [--lr-plateau 3] [--pretrain-epochs N]
               [--encoder scalogram|effnet-cqt] [--hop H] [--jtfs-epochs E] [--jtfs-seeds K]
-              [--jtfs-samples-per-epoch S] [--test-samples N]
+              [--jtfs-samples-per-epoch S] [--test-samples N] [--theta-is N] [--scrapl-is-seeds K]
               [--workers 2 | --scheduler-file FILE] [--report-only] [--quiet]
 
 Runs (or resumes) each run as a dask task on the embedded LocalCluster, then writes
