@@ -462,13 +462,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-    from pnp.pipelines._entry import run
+    from pnp.errors import run_reported
 
     def body() -> int:
         run_dafx(args.stores, args.runs, args.figures, args.results, threads=args.threads, progress=not args.quiet)
         return 0
 
-    return run(p.prog, body)
+    return run_reported(p.prog, body)
 
 
 if __name__ == "__main__":

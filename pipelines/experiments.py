@@ -265,9 +265,9 @@ def main(argv=None) -> int:
     ap.add_argument("--losses", default="mss,jtfs")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_intermixed_args(argv)
-    from pnp.pipelines._entry import run
+    from pnp.errors import run_reported
 
-    return run("python -m pnp.pipelines.experiments", lambda: _run_steps(args))
+    return run_reported("python -m pnp.pipelines.experiments", lambda: _run_steps(args))
 
 
 def _run_steps(args) -> int:

@@ -91,9 +91,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", metavar="FILE.json", help="write the figures as JSON")
     ap.add_argument("--figure", metavar="FILE.png", help="draw the histogram")
     args = ap.parse_args(argv)
-    from pnp.pipelines._entry import run
+    from pnp.errors import run_reported
 
-    return run("python -m pnp.pipelines.metric_spread", lambda: _report(args))
+    return run_reported("python -m pnp.pipelines.metric_spread", lambda: _report(args))
 
 
 def _report(args) -> int:

@@ -41,3 +41,14 @@ def test_run_reported_exit_codes_and_messages(capsys, monkeypatch):
     monkeypatch.setenv("PNP_DEBUG", "1")
     with pytest.raises(ValueError):
         run_reported("prog", _raise(ValueError("bad")))
+
+
+def test_a_workflow_module_entry_point_reports_bad_input_on_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "pnp.pipelines.metric_spread", str(tmp_path / "none.zarr")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [f"python -m pnp.pipelines.metric_spread: error: no store at "
+                                               f"{tmp_path / 'none.zarr'}"]

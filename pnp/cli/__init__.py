@@ -17,6 +17,7 @@ import sys
 
 from pnp.allocator import tune_malloc
 from pnp.cli.options import Parser
+from pnp.errors import fail, run_reported
 
 #: sub-command modules, in the order ``pnp --help`` lists them
 COMMANDS = ("synth", "precompute", "store", "landscape", "match", "chirp_pairs", "train", "evaluate", "predict", "study",
@@ -65,11 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_outputs(args)  # before any work: a refused command creates nothing
     except ValueError as err:
-        return _fail(args.command, str(err))
+        return fail(f"pnp {args.command}", str(err))
     if os.environ.get("PNP_TUNE_MALLOC", "1") != "0":
         tune_malloc()  # keep the JTFS's large temporaries on the heap (see pnp.allocator)
-    from pnp.errors import run_reported
-
     return run_reported(f"pnp {args.command}", lambda: args.func(args), RESUME_HINTS.get(args.command, ""))
 
 
@@ -91,13 +90,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if isinstance(path, str):
             is_file = option == "plot" or (option == "out" and args.command in ("synth", "predict"))
             check_output_path(path, f"--{option}", directory=not is_file)
-
-
-def _fail(command: str, message: str) -> int:
-    """Print ``pnp COMMAND: error: MESSAGE`` on one line of stderr; returns 2."""
-    from pnp.errors import fail
-
-    return fail(f"pnp {command}", message)
 
 
 if __name__ == "__main__":  # pragma: no cover
